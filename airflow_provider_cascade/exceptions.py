@@ -1,0 +1,121 @@
+"""The errors the provider raises, as a small hierarchy a DAG author can catch by meaning.
+
+::
+
+    CascadeError
+    ├── CascadeValidationError   bad input: found before sending, or a 400 from the service
+    ├── CascadeAuthError         401: the connection's credentials were refused
+    ├── CascadeRateLimitError    429 still answered after every retry
+    └── CascadeServerError       5xx, a broken connection or an unreadable reply
+        └── CascadeBatchInDoubtError   ... after the request went out: it may have been accepted
+
+Every message text is safe to log: phone numbers are masked and no credential is ever
+part of one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from airflow.providers.common.compat.sdk import AirflowException
+
+if TYPE_CHECKING:
+    from airflow_provider_cascade.messages import SentMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One broken rule: which message, which field, what is wrong.
+
+    :param ref: the message: its tracking id, or its position (``message 3``, ``row 17``)
+        when it has no usable id.
+    :param field: the field as the API names it (``toPhone``), or ``message`` for the whole.
+    :param rule: what is wrong, phone numbers already masked.
+    :param code: a short machine code in the API's style (``INVALID_PHONE``).
+    """
+
+    ref: str
+    field: str
+    rule: str
+    code: str
+
+    def __str__(self) -> str:
+        return f"{self.ref}: {self.field} {self.rule}"
+
+
+class CascadeError(AirflowException):
+    """Base of every error raised by the Cascade provider.
+
+    ``accepted`` holds what the service had already accepted, in earlier batches of the
+    same :meth:`~airflow_provider_cascade.hooks.cascade.CascadeHook.send`, when the error
+    stopped it: those messages are on their way and must not be sent again.
+    """
+
+    accepted: Sequence[SentMessage] = ()
+
+
+class CascadeValidationError(CascadeError):
+    """Messages that break the contract's rules; nothing of the invalid batch was sent.
+
+    Raised before any request when the provider finds the problems itself (all of them,
+    in one error), or from a ``400`` answer of the service (``from_service`` is then true,
+    and ``code``/``field`` are the service's). Never retried: the input must be fixed.
+    """
+
+    def __init__(self, problems: Sequence[Problem], *, from_service: bool = False) -> None:
+        self.problems = list(problems)
+        self.from_service = from_service
+        first = self.problems[0] if self.problems else None
+        self.code = first.code if first else None
+        self.field = first.field if first else None
+        origin = "the Cascade service rejected the batch" if from_service else "invalid messages"
+        lines = "\n".join(f"  - {problem}" for problem in self.problems)
+        super().__init__(f"{origin} ({len(self.problems)} problem(s)):\n{lines}")
+
+
+class CascadeAuthError(CascadeError):
+    """``401``: the service refused the connection's credentials. Never retried."""
+
+
+class CascadeRateLimitError(CascadeError):
+    """``429`` answered on every try; nothing of the batch was accepted."""
+
+
+class CascadeServerError(CascadeError):
+    """The service failed (``5xx``) or could not be reached, on every try.
+
+    :param status: the HTTP status, ``None`` when no answer came.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class CascadeBatchInDoubtError(CascadeServerError):
+    """The request went out, but whether the service accepted the batch is unknown.
+
+    A ``5xx``, a timeout, a reset connection or an unreadable reply after the request was
+    sent: the service may have queued the messages. Re-sending may deliver them twice;
+    not re-sending may lose them. Callers choose (see the operator's ``on_uncertain``).
+
+    :param tracking_ids: the tracking ids of the batch in doubt, in request order.
+    """
+
+    def __init__(
+        self, message: str, *, tracking_ids: Sequence[str], status: int | None = None
+    ) -> None:
+        self.tracking_ids = list(tracking_ids)
+        super().__init__(
+            f"{message}; batch of {len(self.tracking_ids)} message(s) in doubt "
+            f"({_preview(self.tracking_ids)})",
+            status=status,
+        )
+
+
+def _preview(tracking_ids: Sequence[str], limit: int = 3) -> str:
+    shown = ", ".join(tracking_ids[:limit])
+    more = len(tracking_ids) - limit
+    return f"{shown}, … {more} more" if more > 0 else shown
