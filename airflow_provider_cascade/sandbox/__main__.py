@@ -1,0 +1,65 @@
+"""``cascade-sandbox``: run the local Cascade API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+
+from airflow_provider_cascade.sandbox.state import FAULT_KINDS, Faults, SandboxState
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="cascade-sandbox",
+        description="A local SMSBAT Cascade API on loopback, for demos and tests.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    parser.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one")
+    parser.add_argument(
+        "--api-key", help="accept only this X-Authorization-Key (default: any credential)"
+    )
+    parser.add_argument(
+        "--delivery-seconds",
+        type=float,
+        default=2.0,
+        help="how long a message is 'processing' before its final status (default 2)",
+    )
+    parser.add_argument("--rate-limit", type=float, help="send requests per second before 429")
+    parser.add_argument(
+        "--error-rate", type=float, default=0.0, help="share of send requests given a fault"
+    )
+    parser.add_argument(
+        "--fault-kinds",
+        default="500",
+        help=f"comma-separated faults to draw from: {', '.join(FAULT_KINDS)} (default 500)",
+    )
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before answering")
+    parser.add_argument("--seed", type=int, help="seed for the fault draws (repeatable runs)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    faults = Faults(
+        error_rate=args.error_rate,
+        kinds=[kind.strip() for kind in args.fault_kinds.split(",") if kind.strip()],
+        latency_ms=args.latency_ms,
+        rate_limit=args.rate_limit,
+        seed=args.seed,
+    )
+    try:
+        state = SandboxState(
+            api_key=args.api_key, delivery_seconds=args.delivery_seconds, faults=faults
+        )
+    except ValueError as error:
+        raise SystemExit(f"cascade-sandbox: {error}") from None
+    # Imported here: FastAPI and uvicorn are only needed once a server really runs.
+    from airflow_provider_cascade.sandbox.server import serve
+
+    print(f"faults: {json.dumps(faults.to_json())}", flush=True)
+    serve(state, host=args.host, port=args.port)
+
+
+if __name__ == "__main__":
+    main()

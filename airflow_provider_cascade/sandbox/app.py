@@ -1,0 +1,159 @@
+"""The sandbox's HTTP face: the Cascade contract's endpoints plus ``/sandbox/*`` controls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+
+from airflow_provider_cascade.exceptions import CascadeValidationError
+from airflow_provider_cascade.messages import Route, parse_messages
+from airflow_provider_cascade.sandbox.state import SandboxState
+
+#: Where the sandbox's uvicorn protocol puts the connection, so a fault can reset it.
+TRANSPORT_KEY = "cascade_sandbox.transport"
+
+
+def create_app(state: SandboxState) -> FastAPI:
+    """Build the sandbox app around ``state`` (see :class:`SandboxState`)."""
+    app = FastAPI(title="Cascade sandbox", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.sandbox = state
+
+    for route in Route:
+        app.add_api_route(
+            route.path, _send_endpoint(state, route), methods=["POST"], response_model=None
+        )
+
+    @app.get("/bat/message/{message_id}")
+    async def message_status(message_id: str, request: Request) -> Response:
+        state.stats["status_requests"] += 1
+        if not state.authorized(_headers(request)):
+            return _unauthorized(state)
+        status = state.status(message_id)
+        if status is None:
+            return _error(404, "NOT_FOUND", f"no message {message_id}", "messageId")
+        return _json(200, status)
+
+    @app.get("/sandbox/messages")
+    async def recorded_messages() -> Response:
+        return _json(200, [record.to_json() for record in state.records.values()])
+
+    @app.delete("/sandbox/messages")
+    async def clear_messages() -> Response:
+        state.clear()
+        return Response(status_code=204)
+
+    @app.get("/sandbox/stats")
+    async def stats() -> Response:
+        return _json(200, state.snapshot())
+
+    @app.get("/sandbox/faults")
+    async def get_faults() -> Response:
+        return _json(200, state.faults.to_json())
+
+    @app.put("/sandbox/faults")
+    async def put_faults(request: Request) -> Response:
+        try:
+            changes = json.loads(await request.body())
+            if not isinstance(changes, dict):
+                raise ValueError("expected a JSON object")
+            faults = state.update_faults(changes)
+        except (ValueError, TypeError) as error:
+            return _error(400, "INVALID_FAULTS", str(error), "faults")
+        return _json(200, faults.to_json())
+
+    return app
+
+
+def _send_endpoint(state: SandboxState, route: Route) -> Any:
+    async def send(request: Request) -> Response:
+        state.stats["requests"] += 1
+        if state.faults.latency_ms:
+            await asyncio.sleep(state.faults.latency_ms / 1000)
+        if not state.authorized(_headers(request)):
+            return _unauthorized(state)
+        if state.rate_limited(time.monotonic()):
+            state.stats["rate_limited"] += 1
+            return _too_many_requests()
+        fault = state.draw_fault()
+        if fault is not None:
+            state.count_fault(fault)
+        if fault == "reset":
+            return await _reset(request)
+        if fault == "500":
+            return _error(500, "INTERNAL_ERROR", "Injected server error", None)
+        if fault in ("429", "429_retry_after"):
+            state.stats["rate_limited"] += 1
+            return _too_many_requests(retry_after=1 if fault == "429_retry_after" else None)
+
+        try:
+            payload = json.loads(await request.body())
+        except ValueError:
+            state.stats["rejected"] += 1
+            return _error(400, "INVALID_JSON", "Request body is not JSON", None)
+        if not isinstance(payload, list) or not payload:
+            state.stats["rejected"] += 1
+            return _error(400, "INVALID_BODY", "Body must be a non-empty JSON array", None)
+        try:
+            messages = parse_messages(payload)
+        except CascadeValidationError as error:
+            state.stats["rejected"] += 1
+            first = error.problems[0]
+            return _error(400, first.code, str(first), first.field)
+
+        sent = state.accept(messages, route)
+        if fault == "response_lost":
+            return await _reset(request)
+        return _json(200, [entry.to_wire() for entry in sent])
+
+    send.__name__ = f"send_{route.value}"
+    return send
+
+
+async def _reset(request: Request) -> Response:
+    """Drop the connection with a TCP reset: the client gets no answer at all."""
+    transport = request.scope.get("extensions", {}).get(TRANSPORT_KEY)
+    if transport is None:  # not served by the sandbox's own protocol: close it abruptly
+        return Response(status_code=500, headers={"Connection": "close"})
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    await asyncio.sleep(0)  # let uvicorn see the connection gone; it then drops our reply
+    return Response(status_code=204)
+
+
+def _headers(request: Request) -> dict[str, str]:
+    return {key.lower(): value for key, value in request.headers.items()}
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(
+        content=json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        media_type="application/json",
+    )
+
+
+def _error(status: int, code: str, message: str, field: str | None) -> Response:
+    return _json(status, {"error": {"code": code, "message": message, "field": field}})
+
+
+def _unauthorized(state: SandboxState) -> Response:
+    state.stats["unauthorized"] += 1
+    return _error(401, "UNAUTHORIZED", "Invalid API key", None)
+
+
+def _too_many_requests(retry_after: int | None = None) -> Response:
+    response = _json(
+        429,
+        {"error": "Too Many Requests", "message": "Rate limit exceeded, slow down", "status": 429},
+    )
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response

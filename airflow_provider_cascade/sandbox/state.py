@@ -1,0 +1,272 @@
+"""What the sandbox remembers: accepted messages, counters, faults to inject, rate limit.
+
+Plain Python, no HTTP: the FastAPI app in :mod:`.app` is a thin layer over this.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow_provider_cascade.messages import CascadeMessage, Route, SentMessage
+
+#: What the sandbox can do to a send request instead of answering it normally.
+FAULT_KINDS = ("500", "429", "429_retry_after", "reset", "response_lost")
+#: The channels in the order the cascade tries them.
+CHANNELS = ("telegram", "viber", "viber_business", "rcs", "sms")
+FINAL_STATUSES = ("delivered", "undeliverable", "permanenterror")
+
+
+@dataclass
+class Faults:
+    """What goes wrong, and how often. Changed at start (flags) or by ``PUT /sandbox/faults``.
+
+    ``script`` is consumed first, one entry per send request (``None`` answers normally),
+    so a test can fail exactly the third request; then ``error_rate`` of the requests get
+    a fault drawn from ``kinds``.
+    """
+
+    error_rate: float = 0.0
+    kinds: list[str] = field(default_factory=lambda: ["500"])
+    latency_ms: float = 0.0
+    rate_limit: float | None = None
+    script: list[str | None] = field(default_factory=list)
+    seed: int | None = None
+
+    def validate(self) -> None:
+        if not 0.0 <= self.error_rate <= 1.0:
+            raise ValueError("error_rate must be between 0 and 1")
+        for kind in [*self.kinds, *(k for k in self.script if k is not None)]:
+            if kind not in FAULT_KINDS:
+                raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
+        if self.latency_ms < 0:
+            raise ValueError("latency_ms must not be negative")
+        if self.rate_limit is not None and self.rate_limit <= 0:
+            raise ValueError("rate_limit must be positive")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "error_rate": self.error_rate,
+            "kinds": list(self.kinds),
+            "latency_ms": self.latency_ms,
+            "rate_limit": self.rate_limit,
+            "script": list(self.script),
+            "seed": self.seed,
+        }
+
+
+@dataclass(slots=True)
+class Record:
+    """One accepted message, as the sandbox keeps it."""
+
+    message_id: str
+    tracking_id: str
+    to_phone: str
+    message_type: str
+    route: str
+    list_id: int
+    accepted_at: float
+    scheduled_for: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id,
+            "tracking_id": self.tracking_id,
+            "to_phone": self.to_phone,
+            "message_type": self.message_type,
+            "route": self.route,
+            "accepted_at": _iso(self.accepted_at),
+            "scheduled_sent": _iso(self.scheduled_for) if self.scheduled_for else None,
+        }
+
+
+class SandboxState:
+    """The sandbox's memory. One per server; not thread-safe (one event loop uses it).
+
+    :param api_key: when set, only this ``X-Authorization-Key`` is accepted; otherwise any
+        non-empty credential header is.
+    :param delivery_seconds: how long a message stays ``processing`` before its final status.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        delivery_seconds: float = 2.0,
+        faults: Faults | None = None,
+    ) -> None:
+        self.api_key = api_key
+        self.delivery_seconds = delivery_seconds
+        self.records: dict[str, Record] = {}
+        self.stats: Counter[str] = Counter()
+        self.fault_counts: Counter[str] = Counter()
+        self._seen_tracking_ids: set[str] = set()
+        self._window: deque[float] = deque()
+        self.faults = Faults()
+        self._random = random.Random()
+        self.set_faults(faults or Faults())
+
+    # --- configuration ------------------------------------------------------------------
+
+    def set_faults(self, faults: Faults) -> None:
+        faults.validate()
+        self.faults = faults
+        self._random = random.Random(faults.seed)
+
+    def update_faults(self, changes: dict[str, Any]) -> Faults:
+        known = set(Faults.__dataclass_fields__)
+        unknown = set(changes) - known
+        if unknown:
+            raise ValueError(f"unknown fault setting(s): {', '.join(sorted(unknown))}")
+        merged = Faults(**{**self.faults.to_json(), **changes})
+        self.set_faults(merged)
+        return merged
+
+    def clear(self) -> None:
+        """Forget every message and counter (faults stay as they are)."""
+        self.records.clear()
+        self.stats.clear()
+        self.fault_counts.clear()
+        self._seen_tracking_ids.clear()
+        self._window.clear()
+
+    # --- decisions for one request ------------------------------------------------------
+
+    def authorized(self, headers: dict[str, str]) -> bool:
+        if self.api_key is not None:
+            return headers.get("x-authorization-key") == self.api_key
+        return any(
+            headers.get(name)
+            for name in ("x-authorization-key", "x-viber-auth-token", "x-tg-bot-key")
+        )
+
+    def rate_limited(self, now: float) -> bool:
+        """Count this send request against the limit; True if it must get a 429."""
+        limit = self.faults.rate_limit
+        if limit is None:
+            return False
+        while self._window and self._window[0] <= now - 1.0:
+            self._window.popleft()
+        if len(self._window) >= limit:
+            return True
+        self._window.append(now)
+        return False
+
+    def draw_fault(self) -> str | None:
+        """The fault for the next send request, if any (the script first, then chance)."""
+        faults = self.faults
+        if faults.script:
+            return faults.script.pop(0)
+        if faults.error_rate and self._random.random() < faults.error_rate:
+            return self._random.choice(faults.kinds)
+        return None
+
+    def count_fault(self, kind: str) -> None:
+        self.fault_counts[kind] += 1
+        self.stats["faults"] += 1
+
+    # --- accepting and reporting --------------------------------------------------------
+
+    def accept(self, messages: Sequence[CascadeMessage], route: Route) -> list[SentMessage]:
+        now = time.time()
+        self.stats["accepted_requests"] += 1
+        list_id = self.stats["accepted_requests"]
+        sent: list[SentMessage] = []
+        for message in messages:
+            message_id = str(uuid.uuid4())
+            if message.tracking_id in self._seen_tracking_ids:
+                self.stats["duplicate_tracking_ids"] += 1
+            self._seen_tracking_ids.add(message.tracking_id)
+            self.records[message_id] = Record(
+                message_id=message_id,
+                tracking_id=message.tracking_id,
+                to_phone=message.to_phone,
+                message_type=message.message_type.value,
+                route=route.value,
+                list_id=list_id,
+                accepted_at=now,
+                scheduled_for=_timestamp(message.scheduled_sent),
+            )
+            sent.append(SentMessage(message_id, message.tracking_id))
+        self.stats["accepted"] += len(sent)
+        return sent
+
+    def status(self, message_id: str, now: float | None = None) -> dict[str, Any] | None:
+        """The core API's status answer for one message, or None if unknown."""
+        record = self.records.get(message_id)
+        if record is None:
+            return None
+        now = time.time() if now is None else now
+        start = max(record.accepted_at, record.scheduled_for or 0.0)
+        channel, final = outcome_for(record.to_phone)
+        if now < start:
+            status, extended = "scheduled", {}
+        elif now < start + self.delivery_seconds:
+            status, extended = "processing", {CHANNELS[0]: "processing"}
+        else:
+            status, extended = final, _extended_statuses(channel, final)
+        return {
+            "messagelistId": record.list_id,
+            "messageId": message_id,
+            "deliverystatus": status,
+            "partscount": 1,
+            "cost": 0.0,
+            "fallbacks": [
+                {"type": name, "status": state}
+                for name, state in extended.items()
+                if state != "not_used"
+            ],
+            "extendedStatuses": extended,
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "requests": self.stats["requests"],
+            "accepted": self.stats["accepted"],
+            "rejected": self.stats["rejected"],
+            "unauthorized": self.stats["unauthorized"],
+            "rate_limited": self.stats["rate_limited"],
+            "faults": self.stats["faults"],
+            "faults_by_kind": dict(self.fault_counts),
+            "duplicate_tracking_ids": self.stats["duplicate_tracking_ids"],
+            "status_requests": self.stats["status_requests"],
+            "stored_messages": len(self.records),
+        }
+
+
+def outcome_for(phone: str) -> tuple[str | None, str]:
+    """The deterministic fate of a message to ``phone``: (delivering channel, final status).
+
+    The last digit decides: ``0`` is undeliverable; 1-9 are delivered by telegram,
+    viber, viber_business, rcs, sms, then around again (1 and 6 telegram, 5 sms...).
+    """
+    digit = int(phone[-1])
+    if digit == 0:
+        return None, "undeliverable"
+    return CHANNELS[(digit - 1) % len(CHANNELS)], "delivered"
+
+
+def _extended_statuses(channel: str | None, final: str) -> dict[str, str]:
+    if channel is None:
+        return dict.fromkeys(CHANNELS, "undeliverable")
+    position = CHANNELS.index(channel)
+    return {
+        name: "undeliverable" if index < position else final if index == position else "not_used"
+        for index, name in enumerate(CHANNELS)
+    }
+
+
+def _timestamp(iso: str | None) -> float | None:
+    if iso is None:
+        return None
+    return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, timezone.utc).isoformat().replace("+00:00", "Z")
