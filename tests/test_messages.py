@@ -238,7 +238,7 @@ def test_routes_have_the_documented_paths():
 
 
 class TestSendResponse:
-    batch = [CascadeMessage.from_mapping(make_message(n)) for n in (1, 2)]
+    batch = tuple(CascadeMessage.from_mapping(make_message(n)) for n in (1, 2))
 
     def test_reads_ids_in_order(self):
         payload = [

@@ -60,7 +60,7 @@ class TestConnection:
     def test_no_credential_is_a_clear_error(self, conn):
         conn(password=None)
         with pytest.raises(CascadeAuthError, match="no credential"):
-            hook().config
+            _ = hook().config
 
     @pytest.mark.parametrize(
         ("fields", "url"),
@@ -92,13 +92,13 @@ class TestConnection:
     def test_a_bad_extra_is_named(self, conn):
         conn(extra={"timeout": "soon"})
         with pytest.raises(CascadeError, match="'timeout' must be a number"):
-            hook().config
+            _ = hook().config
 
     def test_credentials_are_registered_for_masking(self, conn):
         from airflow.providers.common.compat.sdk import redact
 
         conn(extra={"viber_auth_token": VIBER_TOKEN, "tg_bot_key": TG_KEY})
-        hook().config
+        _ = hook().config
         text = f"key={TEST_API_KEY} viber={VIBER_TOKEN} tg={TG_KEY}"
         redacted = str(redact(text))
         for secret in (TEST_API_KEY, VIBER_TOKEN, TG_KEY):
