@@ -63,3 +63,16 @@ def logs(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]):
         return caplog.text + captured.out + captured.err
 
     return read
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A migrated metadata database (SQLite) in the tests' private AIRFLOW_HOME."""
+    import subprocess
+    import sys
+
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+    )

@@ -1,0 +1,165 @@
+"""CascadeHook against the sandbox over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from airflow_provider_cascade.exceptions import (
+    CascadeAuthError,
+    CascadeBatchInDoubtError,
+    CascadeValidationError,
+)
+from airflow_provider_cascade.hooks.cascade import CascadeHook
+from airflow_provider_cascade.sandbox.client import Sandbox
+from tests.conftest import TEST_API_KEY, make_message
+
+pytestmark = pytest.mark.integration
+
+
+def fast_hook(**kwargs) -> CascadeHook:
+    kwargs.setdefault("retry_wait", 0.05)
+    return CascadeHook(**kwargs)
+
+
+def assert_exactly_once(sandbox: Sandbox, tracking_ids: list[str]) -> None:
+    recorded = [m["tracking_id"] for m in sandbox.messages()]
+    assert sorted(recorded) == sorted(tracking_ids)
+    assert sandbox.stats()["duplicate_tracking_ids"] == 0
+
+
+@pytest.mark.parametrize(
+    ("route", "path_route"), [("standard", "standard"), ("tg_viber", "tg_viber")]
+)
+def test_send_on_both_routes(sandbox, route, path_route):
+    messages = [make_message(n) for n in range(2_500)]
+    sent = fast_hook().send(messages, route=route)
+    assert [s.tracking_id for s in sent] == [m["tracking_id"] for m in messages]
+    record = {m["message_id"]: m for m in sandbox.messages()}
+    assert {s.message_id for s in sent} == set(record)
+    assert {m["route"] for m in record.values()} == {path_route}
+    assert sandbox.stats()["requests"] == 3  # 1,000 + 1,000 + 500
+
+
+def test_every_message_type_is_accepted(sandbox):
+    messages = [
+        make_message(1),
+        make_message(
+            2,
+            message_type="promo",
+            ttl=259200,
+            scheduled_sent=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 7200)),
+        ),
+        make_message(3, message_type="viber_survey", text="Happy?", survey_options=["Yes", "No"]),
+        make_message(4, message_type="flashcall", text=None, ttl=300),
+    ]
+    assert len(fast_hook().send(messages)) == 4
+    assert {m["message_type"] for m in sandbox.messages()} == {
+        "transaction",
+        "promo",
+        "viber_survey",
+        "flashcall",
+    }
+
+
+def test_429s_are_waited_out_and_nothing_is_sent_twice(sandbox):
+    sandbox.set_faults(rate_limit=5)
+    ids = [f"order-{n}" for n in range(30)]
+    hook = fast_hook(max_requests_per_second=1_000, retry_wait=0.3)
+    sent = hook.send([make_message(n) for n in range(30)], batch_size=1)
+    assert len(sent) == 30
+    assert sandbox.stats()["rate_limited"] > 0
+    assert_exactly_once(sandbox, ids)
+
+
+def test_pacing_stays_under_the_limit_with_no_429(sandbox):
+    sandbox.set_faults(rate_limit=10)
+    started = time.monotonic()
+    fast_hook(max_requests_per_second=8).send([make_message(n) for n in range(16)], batch_size=1)
+    elapsed = time.monotonic() - started
+    assert sandbox.stats()["rate_limited"] == 0
+    assert elapsed >= 15 / 8 * 0.95  # 16 requests, 15 intervals of 1/8 s
+
+
+def test_injected_500s_are_retried(sandbox):
+    sandbox.set_faults(script=[None, "500", "500"])
+    messages = [make_message(n) for n in range(3)]
+    assert len(fast_hook().send(messages, batch_size=1)) == 3
+    assert sandbox.stats()["faults_by_kind"] == {"500": 2}
+    assert_exactly_once(sandbox, ["order-0", "order-1", "order-2"])
+
+
+def test_a_reset_connection_is_retried(sandbox):
+    sandbox.set_faults(script=["reset"])
+    assert len(fast_hook().send([make_message(1)])) == 1
+    assert_exactly_once(sandbox, ["order-1"])
+
+
+def test_a_lost_response_is_in_doubt_without_resend(sandbox):
+    sandbox.set_faults(script=[None, "response_lost"])
+    with pytest.raises(CascadeBatchInDoubtError) as caught:
+        fast_hook(resend_uncertain=False).send([make_message(n) for n in range(4)], batch_size=2)
+    assert caught.value.tracking_ids == ["order-2", "order-3"]
+    assert [s.tracking_id for s in caught.value.accepted] == ["order-0", "order-1"]
+    # The service did accept the batch in doubt: sending it again would duplicate it.
+    assert_exactly_once(sandbox, [f"order-{n}" for n in range(4)])
+
+
+def test_a_lost_response_resent_duplicates_exactly_that_batch(sandbox):
+    sandbox.set_faults(script=["response_lost"])
+    assert len(fast_hook().send([make_message(n) for n in range(3)])) == 3
+    assert sandbox.stats()["duplicate_tracking_ids"] == 3
+
+
+def test_wrong_key_is_refused(sandbox, monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CASCADE_DEFAULT", json.dumps(sandbox.connection() | {"password": "wrong"})
+    )
+    with pytest.raises(CascadeAuthError):
+        fast_hook().send([make_message(1)])
+    assert fast_hook().test_connection()[0] is False
+    assert sandbox.messages() == []
+
+
+def test_connection_test_passes_with_the_right_key(sandbox):
+    ok, message = CascadeHook().test_connection()
+    assert ok, message
+
+
+def test_invalid_batch_sends_nothing(sandbox):
+    with pytest.raises(CascadeValidationError):
+        fast_hook().send([make_message(1), make_message(2, message_type="viber_survey")])
+    assert sandbox.stats()["requests"] == 0
+
+
+def test_status_progresses_to_the_phone_s_outcome(sandbox):
+    sent = fast_hook().send([make_message(2), make_message(10)])
+    hook = CascadeHook()
+    assert hook.get_message_status(sent[0].message_id)["deliverystatus"] in (
+        "processing",
+        "delivered",
+    )
+    time.sleep(0.7)
+    delivered = hook.get_message_status(sent[0].message_id)
+    assert delivered["deliverystatus"] == "delivered"
+    assert delivered["extendedStatuses"]["viber"] == "delivered"
+    assert hook.get_message_status(sent[1].message_id)["deliverystatus"] == "undeliverable"
+
+
+def test_no_secret_or_phone_reaches_logs_or_errors(sandbox, monkeypatch, logs):
+    sandbox.set_faults(script=["500", "429_retry_after"])
+    fast_hook(max_retry_wait=0.1).send([make_message(n) for n in range(3)])
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CASCADE_DEFAULT",
+        json.dumps(sandbox.connection() | {"password": TEST_API_KEY + "x"}),
+    )
+    with pytest.raises(CascadeAuthError) as auth_error:
+        fast_hook().send([make_message(1)])
+    with pytest.raises(CascadeValidationError) as validation_error:
+        fast_hook().send([make_message(1, to_phone="380501234567")])
+    text = logs() + str(auth_error.value) + str(validation_error.value)
+    assert "retry 1 of 4" in text  # the retries were logged ...
+    assert TEST_API_KEY not in text  # ... without the key
+    assert "+380500000001" not in text and "380501234567" not in text

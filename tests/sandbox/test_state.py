@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from airflow_provider_cascade.messages import CascadeMessage, Route
+from airflow_provider_cascade.sandbox.__main__ import parse_args
+from airflow_provider_cascade.sandbox.state import Faults, SandboxState, outcome_for
+from tests.conftest import make_message
+
+
+def accept(state: SandboxState, *numbers: int, **overrides) -> list[str]:
+    messages = [CascadeMessage.from_mapping(make_message(n, **overrides)) for n in numbers]
+    return [sent.message_id for sent in state.accept(messages, Route.STANDARD)]
+
+
+@pytest.mark.parametrize(
+    ("phone", "channel", "status"),
+    [
+        ("+380500000001", "telegram", "delivered"),
+        ("+380500000002", "viber", "delivered"),
+        ("+380500000003", "viber_business", "delivered"),
+        ("+380500000004", "rcs", "delivered"),
+        ("+380500000005", "sms", "delivered"),
+        ("+380500000006", "telegram", "delivered"),
+        ("+380500000000", None, "undeliverable"),
+    ],
+)
+def test_outcome_is_deterministic_per_phone(phone, channel, status):
+    assert outcome_for(phone) == (channel, status)
+
+
+def test_status_goes_from_processing_to_final():
+    state = SandboxState(delivery_seconds=10)
+    (message_id,) = accept(state, 3)
+    accepted = state.records[message_id].accepted_at
+    early = state.status(message_id, now=accepted + 1)
+    assert early is not None and early["deliverystatus"] == "processing"
+    late = state.status(message_id, now=accepted + 11)
+    assert late is not None
+    assert late["deliverystatus"] == "delivered"
+    assert late["extendedStatuses"] == {
+        "telegram": "undeliverable",
+        "viber": "undeliverable",
+        "viber_business": "delivered",
+        "rcs": "not_used",
+        "sms": "not_used",
+    }
+    assert {"messagelistId", "messageId", "partscount", "cost", "fallbacks"} <= set(late)
+
+
+def test_scheduled_messages_wait_for_their_time():
+    state = SandboxState(delivery_seconds=0)
+    when = time.time() + 3600
+    (message_id,) = accept(
+        state, 1, scheduled_sent=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
+    )
+    status = state.status(message_id)
+    assert status is not None and status["deliverystatus"] == "scheduled"
+    final = state.status(message_id, now=when + 1)
+    assert final is not None and final["deliverystatus"] == "delivered"
+
+
+def test_unknown_message_has_no_status():
+    assert SandboxState().status("nope") is None
+
+
+def test_duplicate_tracking_ids_are_counted():
+    state = SandboxState()
+    accept(state, 1, 2)
+    accept(state, 2, 3)
+    assert state.snapshot()["duplicate_tracking_ids"] == 1
+    assert state.snapshot()["accepted"] == 4
+
+
+def test_rate_limit_counts_a_sliding_second():
+    state = SandboxState(faults=Faults(rate_limit=2))
+    moments = (0.0, 0.1, 0.2, 0.9, 1.05, 1.2, 1.3)
+    assert [state.rate_limited(t) for t in moments] == [
+        False,
+        False,
+        True,
+        True,
+        False,
+        False,
+        True,
+    ]
+
+
+def test_script_comes_before_chance():
+    state = SandboxState(
+        faults=Faults(script=[None, "500"], error_rate=1.0, kinds=["reset"], seed=1)
+    )
+    assert [state.draw_fault() for _ in range(3)] == [None, "500", "reset"]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"error_rate": 2},
+        {"kinds": ["explode"]},
+        {"script": ["500", "nope"]},
+        {"rate_limit": 0},
+        {"colour": 1},
+    ],
+)
+def test_bad_fault_settings_are_refused(changes):
+    with pytest.raises(ValueError):
+        SandboxState().update_faults(changes)
+
+
+def test_authorization():
+    open_state = SandboxState()
+    assert open_state.authorized({"x-tg-bot-key": "any"})
+    assert not open_state.authorized({})
+    keyed = SandboxState(api_key="k")
+    assert keyed.authorized({"x-authorization-key": "k"})
+    assert not keyed.authorized({"x-authorization-key": "other"})
+
+
+def test_cli_flags():
+    args = parse_args(
+        ["--port", "0", "--rate-limit", "20", "--latency-ms", "200", "--fault-kinds", "500,reset"]
+    )
+    assert (args.port, args.rate_limit, args.latency_ms, args.fault_kinds) == (
+        0,
+        20.0,
+        200.0,
+        "500,reset",
+    )
