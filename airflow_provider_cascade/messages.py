@@ -163,24 +163,28 @@ class CascadeMessage:
         :raises CascadeValidationError: unknown or doubled keys, and every rule broken.
         """
         fields: dict[str, Any] = {}
-        unknown: list[Problem] = []
-        ref = _ref_of(data)
+        unknown: list[tuple[str, str, str]] = []
         for key, value in data.items():
             name = _FIELD_BY_KEY.get(key)
             if name is None:
-                unknown.append(Problem(ref, str(key), "is not a message field", "UNKNOWN_FIELD"))
+                unknown.append((str(key), "is not a message field", "UNKNOWN_FIELD"))
             elif name in fields:
-                unknown.append(Problem(ref, _WIRE_NAMES[name], "is given twice", "DUPLICATE_FIELD"))
+                unknown.append((_WIRE_NAMES[name], "is given twice", "DUPLICATE_FIELD"))
             else:
                 fields[name] = value
-        for name in ("tracking_id", "from_name", "to_phone", "message_type"):
-            fields.setdefault(name, None)
+        for name in _REQUIRED:
+            if name not in fields:
+                fields[name] = None
+        problems: list[Problem] = []
+        if unknown:
+            ref = _ref_of(data)
+            problems = [Problem(ref, *issue) for issue in unknown]
         try:
             message = cls(**fields)
         except CascadeValidationError as error:
-            raise CascadeValidationError(unknown + error.problems) from None
-        if unknown:
-            raise CascadeValidationError(unknown)
+            raise CascadeValidationError(problems + error.problems) from None
+        if problems:
+            raise CascadeValidationError(problems)
         return message
 
     def to_wire(self) -> dict[str, Any]:
@@ -302,17 +306,19 @@ def _ref_of(data: Mapping[str, Any]) -> str:
 def _normalise(message: CascadeMessage) -> list[_Issue]:
     """Check every field, store normalised values, and return what is wrong."""
     issues: list[_Issue] = []
-    values: dict[str, Any] = {}
+    values: list[Any] = []
     for name, check in _CHECKS:
         value = getattr(message, name)
         try:
-            values[name] = check(value)
+            checked = check(value)
         except _Broken as broken:
             issues.append((_WIRE_NAMES[name], broken.rule, broken.code))
+            continue
+        values.append(checked)
+        if checked is not value:
+            object.__setattr__(message, name, checked)
     if not issues:
-        issues.extend(_cross_field_issues(values))
-    for name, value in values.items():
-        object.__setattr__(message, name, value)
+        issues.extend(_cross_field_issues(values[3], values[4], values[7]))
     return issues
 
 
@@ -329,6 +335,8 @@ def _required(value: Any) -> Any:
 
 
 def _as_text(value: Any, code: str) -> str:
+    if type(value) is str and value.isascii():  # the common case, checked cheaply
+        return value
     if isinstance(value, bytes):
         try:
             value = value.decode("utf-8")
@@ -458,9 +466,9 @@ def _check_survey_options(value: Any) -> tuple[str, ...] | None:
     return tuple(value)
 
 
-def _cross_field_issues(values: Mapping[str, Any]) -> list[_Issue]:
-    kind: MessageType = values["message_type"]
-    text: str | None = values["text"]
+def _cross_field_issues(
+    kind: MessageType, text: str | None, survey_options: tuple[str, ...] | None
+) -> list[_Issue]:
     issues: list[_Issue] = []
     if kind is MessageType.FLASHCALL:
         if text is not None:
@@ -468,7 +476,7 @@ def _cross_field_issues(values: Mapping[str, Any]) -> list[_Issue]:
     elif text is None or not text.strip():
         issues.append(("text", f"is required for {kind.value}", "MISSING_FIELD"))
     if kind is MessageType.VIBER_SURVEY:
-        if values["survey_options"] is None:
+        if survey_options is None:
             issues.append(("surveyOptions", "is required for viber_survey", "MISSING_FIELD"))
         if text is not None and len(text) > MAX_SURVEY_TEXT_LENGTH:
             issues.append(
@@ -478,7 +486,7 @@ def _cross_field_issues(values: Mapping[str, Any]) -> list[_Issue]:
                     "INVALID_TEXT",
                 )
             )
-    elif values["survey_options"] is not None:
+    elif survey_options is not None:
         issues.append(
             (
                 "surveyOptions",
@@ -493,6 +501,8 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_REQUIRED = ("tracking_id", "from_name", "to_phone", "message_type")
+# In field order: _normalise relies on it.
 _CHECKS = (
     ("tracking_id", _check_tracking_id),
     ("from_name", _check_from_name),

@@ -1,0 +1,70 @@
+"""The sandbox's own ceiling: messages/s it accepts from a raw client, 1,000 per request.
+
+    python benchmarks/sandbox_ceiling.py [--requests 100] [--runs 3]
+
+Prints the median of the runs, so readers can tell client cost from server cost in the
+other benchmarks. The sandbox is one process with one event loop: one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import requests
+
+from airflow_provider_cascade.messages import Route
+from airflow_provider_cascade.sandbox.client import Sandbox
+
+BATCH = 1_000
+
+
+def bodies(count: int, run: int) -> list[bytes]:
+    return [
+        json.dumps(
+            [
+                {
+                    "id": f"r{run}-b{b}-m{m}",
+                    "fromName": "Bench",
+                    "toPhone": f"+38050{(b * BATCH + m) % 10_000_000:07d}",
+                    "messageType": "transaction",
+                    "text": "Your order has been confirmed and will arrive tomorrow.",
+                    "ttl": 86_400,
+                }
+                for m in range(BATCH)
+            ]
+        ).encode()
+        for b in range(count)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    rates = []
+    with Sandbox.start() as sandbox, requests.Session() as session:
+        session.headers.update(
+            {"X-Authorization-Key": sandbox.api_key, "Content-Type": "application/json"}
+        )
+        url = sandbox.url + Route.STANDARD.path
+        for run in range(args.runs):
+            payloads = bodies(args.requests, run)
+            started = time.perf_counter()
+            for body in payloads:
+                session.post(url, data=body, timeout=60).raise_for_status()
+            elapsed = time.perf_counter() - started
+            rates.append(args.requests * BATCH / elapsed)
+            sandbox.clear()
+    print(
+        f"sandbox ceiling: {statistics.median(rates):,.0f} msgs/s accepted "
+        f"(median of {args.runs} runs of {args.requests} x {BATCH}-message requests; "
+        f"runs: {', '.join(f'{r:,.0f}' for r in rates)})"
+    )
+
+
+if __name__ == "__main__":
+    main()
