@@ -81,8 +81,15 @@ _WIRE_NAMES = {
     "survey_options": "surveyOptions",
 }
 _FIELD_BY_KEY = {**{name: name for name in _WIRE_NAMES}, **{w: n for n, w in _WIRE_NAMES.items()}}
+_FIELD_BY_FOLDED_KEY = {key.lower(): name for key, name in _FIELD_BY_KEY.items()}
+_TYPES: dict[object, MessageType] = {kind.value: kind for kind in MessageType}
 FIELDS: tuple[str, ...] = tuple(_WIRE_NAMES)
 """The Pythonic field names a message mapping may use (``id`` and wire names work too)."""
+
+
+def field_for_column(name: str) -> str | None:
+    """The message field a column or key names (any case, Pythonic or wire), or None."""
+    return _FIELD_BY_KEY.get(name) or _FIELD_BY_FOLDED_KEY.get(name.lower())
 
 
 def mask_phone(phone: object) -> str:
@@ -157,9 +164,18 @@ class CascadeMessage:
         )
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> CascadeMessage:
+    def from_mapping(
+        cls,
+        data: Mapping[str, Any],
+        defaults: Mapping[str, Any] | None = None,
+        *,
+        recommended_ttl: bool = False,
+    ) -> CascadeMessage:
         """Build a message from a dict with Pythonic (``to_phone``) or wire (``toPhone``) keys.
 
+        :param defaults: values (Pythonic names) for fields the dict leaves out or sets to None.
+        :param recommended_ttl: a message still without ``ttl`` gets the service's
+            recommendation for its type (:data:`RECOMMENDED_TTL`).
         :raises CascadeValidationError: unknown or doubled keys, and every rule broken.
         """
         fields: dict[str, Any] = {}
@@ -172,6 +188,12 @@ class CascadeMessage:
                 unknown.append((_WIRE_NAMES[name], "is given twice", "DUPLICATE_FIELD"))
             else:
                 fields[name] = value
+        if defaults:
+            for name, value in defaults.items():
+                if fields.get(name) is None:
+                    fields[name] = value
+        if recommended_ttl and fields.get("ttl") is None:
+            fields["ttl"] = RECOMMENDED_TTL.get(_TYPES.get(fields.get("message_type")))  # type: ignore[arg-type]
         for name in _REQUIRED:
             if name not in fields:
                 fields[name] = None
@@ -215,24 +237,54 @@ def parse_messages(
     *,
     label: str = "message",
     start: int = 1,
+    defaults: Mapping[str, Any] | None = None,
+    recommended_ttl: bool = False,
 ) -> list[CascadeMessage]:
     """Check a whole batch and return it as messages, or raise ONE error listing every problem.
 
-    Tracking ids must be unique within the batch. A message without a usable tracking id
-    is named by its position: ``{label} {n}``, counting from ``start``.
+    The arguments are :func:`check_messages`'.
 
     :raises CascadeValidationError: with one :class:`Problem` per broken rule.
     """
+    messages, problems = check_messages(
+        items, label=label, start=start, defaults=defaults, recommended_ttl=recommended_ttl
+    )
+    if problems:
+        raise CascadeValidationError(problems)
+    return messages
+
+
+def check_messages(
+    items: Iterable[Mapping[str, Any] | CascadeMessage],
+    *,
+    label: str = "message",
+    start: int = 1,
+    defaults: Mapping[str, Any] | None = None,
+    recommended_ttl: bool = False,
+    seen: set[int] | None = None,
+) -> tuple[list[CascadeMessage], list[Problem]]:
+    """Split items into valid messages and the problems of the others.
+
+    A message without a usable tracking id is named by its position: ``{label} {n}``,
+    counting from ``start``. ``defaults`` and ``recommended_ttl`` fill gaps as in
+    :meth:`CascadeMessage.from_mapping`. Tracking ids must be unique within a send: pass
+    the same ``seen`` set to every batch of one send (it holds hashes, not the ids, so a
+    million-message send stays small); a repeated id is a problem of the later message.
+    """
     messages: list[CascadeMessage] = []
     problems: list[Problem] = []
-    seen: dict[str, int] = {}
+    seen = set() if seen is None else seen
     for position, item in enumerate(items, start):
         where = f"{label} {position}"
         try:
             if isinstance(item, CascadeMessage):
                 message = item
+                if recommended_ttl and message.ttl is None:
+                    message = replace(message, ttl=RECOMMENDED_TTL[message.message_type])
             elif isinstance(item, Mapping):
-                message = CascadeMessage.from_mapping(item)
+                message = CascadeMessage.from_mapping(
+                    item, defaults, recommended_ttl=recommended_ttl
+                )
             else:
                 problems.append(
                     Problem(
@@ -246,20 +298,20 @@ def parse_messages(
         except CascadeValidationError as error:
             problems.extend(replace(p, ref=where) if p.ref == _NO_ID else p for p in error.problems)
             continue
-        first = seen.setdefault(message.tracking_id, position)
-        if first != position:
+        key = hash(message.tracking_id)
+        if key in seen:
             problems.append(
                 Problem(
                     message.tracking_id,
                     "id",
-                    f"is used twice in one send ({label}s {first} and {position})",
+                    f"is used more than once in one send (again at {where})",
                     "DUPLICATE_ID",
                 )
             )
+            continue
+        seen.add(key)
         messages.append(message)
-    if problems:
-        raise CascadeValidationError(problems)
-    return messages
+    return messages, problems
 
 
 def parse_send_response(payload: Any, batch: Sequence[CascadeMessage]) -> list[SentMessage]:
@@ -383,8 +435,10 @@ def _check_phone(value: Any) -> str:
 
 
 def _check_message_type(value: Any) -> MessageType:
+    if isinstance(_required(value), str) and (kind := _TYPES.get(value)) is not None:
+        return kind
     try:
-        return MessageType(_required(value))
+        return MessageType(value)
     except ValueError:
         allowed = ", ".join(t.value for t in MessageType)
         raise _Broken(f"{value!r} is not one of: {allowed}", "INVALID_MESSAGE_TYPE") from None

@@ -202,7 +202,7 @@ def test_duplicate_tracking_ids_are_an_error():
         parse_messages([make_message(1), make_message(2), make_message(1, text="again")])
     (problem,) = caught.value.problems
     assert (problem.ref, problem.field, problem.code) == ("order-1", "id", "DUPLICATE_ID")
-    assert "messages 1 and 3" in problem.rule
+    assert "again at message 3" in problem.rule
 
 
 def test_rows_are_named_by_label_and_position():

@@ -1,0 +1,137 @@
+"""Where messages come from: an in-memory list (XCom, literal) or rows streamed from SQL.
+
+Both yield :class:`RawBatch` es of at most ``batch_size`` raw items, numbered so that an
+error can name ``message 7`` or ``row 20417``; neither validates (that is
+:func:`~airflow_provider_cascade.messages.parse_messages`' job).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_cascade.exceptions import CascadeError, CascadeValidationError, Problem
+from airflow_provider_cascade.messages import CascadeMessage, field_for_column
+
+
+@dataclass(frozen=True)
+class RawBatch:
+    """Items as the source gave them; ``start`` is the 1-based position of the first."""
+
+    label: str
+    start: int
+    items: Sequence[Mapping[str, Any] | CascadeMessage]
+
+
+def as_message_list(value: Any) -> list[Any]:
+    """The ``messages`` argument as a real list.
+
+    Lists pulled through string templates arrive as their JSON text (Airflow #11983):
+    that is parsed. A single dict, or text that is not a JSON array, is refused.
+    """
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise CascadeValidationError(
+                [Problem("messages", "messages", "is text but not a JSON array", "INVALID_BODY")]
+            ) from None
+    if isinstance(value, Mapping) or not isinstance(value, Sequence) or isinstance(value, bytes):
+        raise CascadeValidationError(
+            [
+                Problem(
+                    "messages",
+                    "messages",
+                    f"must be a list of messages, not {type(value).__name__}",
+                    "INVALID_BODY",
+                )
+            ]
+        )
+    return list(value)
+
+
+def list_batches(messages: Sequence[Any], batch_size: int) -> Iterator[RawBatch]:
+    for start in range(0, len(messages), batch_size):
+        yield RawBatch("message", start + 1, messages[start : start + batch_size])
+
+
+class SqlSource:
+    """Rows of ``sql`` on any common-sql connection, fetched ``batch_size`` at a time.
+
+    Columns map to message fields by name (``id``/``tracking_id``, ``from_name``,
+    ``to_phone``, ``message_type``, ``text``, ``ttl``, ``scheduled_sent``,
+    ``survey_options``; any case; the API's own names work too). A column that names no
+    field is an error before anything is sent. The same connection runs ``mark_sent_sql``
+    (one parameter set per accepted message) and commits after each batch.
+    """
+
+    def __init__(self, conn_id: str, sql: str, parameters: Any = None) -> None:
+        self.conn_id = conn_id
+        self.sql = sql
+        self.parameters = parameters
+        self._conn: Any = None
+
+    def __enter__(self) -> SqlSource:
+        from airflow.providers.common.compat.sdk import BaseHook
+        from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+        hook = BaseHook.get_connection(self.conn_id).get_hook()  # type: ignore[no-untyped-call]
+        if not isinstance(hook, DbApiHook):
+            raise CascadeError(
+                f"connection {self.conn_id!r} is a {type(hook).__name__}, not a SQL (DbApiHook) "
+                "connection: sql= needs a database connection"
+            )
+        self._conn = hook.get_conn()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def batches(self, batch_size: int) -> Iterator[RawBatch]:
+        with closing(self._conn.cursor()) as cursor:
+            if self.parameters:
+                cursor.execute(self.sql, self.parameters)
+            else:
+                cursor.execute(self.sql)
+            columns = _message_columns([column[0] for column in cursor.description or ()])
+            position = 1
+            while rows := cursor.fetchmany(batch_size):
+                yield RawBatch(
+                    "row", position, [dict(zip(columns, row, strict=True)) for row in rows]
+                )
+                position += len(rows)
+
+    def write_back(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run ``sql`` once per row (named parameters) and commit."""
+        with closing(self._conn.cursor()) as cursor:
+            cursor.executemany(sql, rows)
+        self._conn.commit()
+
+
+def _message_columns(names: Sequence[str]) -> list[str]:
+    problems: list[Problem] = []
+    fields: list[str] = []
+    for name in names:
+        field = field_for_column(name)
+        if field is None:
+            problems.append(Problem("sql", name, _NOT_A_FIELD, "UNKNOWN_FIELD"))
+        elif field in fields:
+            problems.append(
+                Problem("sql", name, f"is a second column for {field}", "DUPLICATE_FIELD")
+            )
+        else:
+            fields.append(field)
+    if problems:
+        raise CascadeValidationError(problems)
+    return fields
+
+
+_NOT_A_FIELD = (
+    "is a column that names no message field (select only id/tracking_id, from_name, "
+    "to_phone, message_type, text, ttl, scheduled_sent, survey_options)"
+)
