@@ -68,6 +68,12 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_provider_cascade.operators.cascade"],
+            }
+        ],
         "hooks": [
             {
                 "integration-name": _INTEGRATION,

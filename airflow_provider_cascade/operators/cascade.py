@@ -1,0 +1,293 @@
+"""``CascadeSendOperator``: send a batch of messages from XCom, a literal list, or SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.providers.common.compat.sdk import BaseOperator
+
+from airflow_provider_cascade.campaign import (
+    Campaign,
+    CampaignSettings,
+    OnInvalid,
+    OnUncertain,
+    WriteBack,
+    check_batch,
+)
+from airflow_provider_cascade.exceptions import CascadeError, CascadeValidationError
+from airflow_provider_cascade.hooks.cascade import MAX_BATCH_SIZE, CascadeHook
+from airflow_provider_cascade.ledger import SendLedger
+from airflow_provider_cascade.messages import Route, mask_phone
+from airflow_provider_cascade.sources import RawBatch, SqlSource, as_message_list, list_batches
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+#: XCom key under which the message ids (a list, in send order) are pushed when inline.
+MESSAGE_IDS_KEY = "message_ids"
+
+
+class CascadeSendOperator(BaseOperator):
+    """Send messages through the SMSBAT Cascade API, in batches, exactly once per message.
+
+    Give exactly one source:
+
+    :param messages: a list of dicts (``tracking_id``/``id``, ``from_name``, ``to_phone``,
+        ``message_type``, ``text``, ``ttl``, ``scheduled_sent``, ``survey_options``; the
+        API's own names work too) or ``CascadeMessage`` objects; literal, templated, or an
+        upstream task's output (``messages=build.output``). A JSON text of such a list is
+        parsed. Templated.
+    :param sql: a query (or a ``.sql`` file) whose columns are those fields; rows are
+        streamed ``batch_size`` at a time, never fetched all at once. NULL means "use the
+        default". Templated.
+    :param sql_conn_id: any common-sql connection (PostgreSQL, MySQL, SQLite...).
+    :param parameters: the query's parameters. Templated.
+
+    Defaults for fields a message leaves out (or sets to None):
+
+    :param from_name: the sender name. Templated.
+    :param message_type: ``transaction``, ``promo``, ``viber_survey`` or ``flashcall``. Templated.
+    :param ttl: seconds; when still missing, the service's recommendation for the type
+        (300 flashcall, 86,400 transaction, 259,200 promo, 604,800 survey).
+    :param scheduled_sent: when to deliver, e.g. ``"{{ data_interval_end.add(hours=2) }}"``;
+        normalised to UTC. Templated.
+
+    How to send:
+
+    :param cascade_conn_id: the ``cascade`` connection.
+    :param route: ``standard`` (every channel in turn) or ``tg_viber`` (Telegram and Viber first).
+    :param batch_size: messages per request, 1 to 1,000 (default 1,000).
+    :param max_requests_per_second: client-side pacing; default the connection's (80).
+    :param dry_run: validate everything and return the result it would send; send nothing.
+    :param on_invalid: ``fail`` (default): an invalid message fails the task before its
+        batch is sent (for ``messages=`` before anything is sent), with ONE error listing
+        every problem; ``skip``: send the valid ones and list the others in ``rejected``.
+    :param on_uncertain: a batch whose fate is unknown (5xx, timeout, reset after the request
+        went out, or a worker killed mid-request): ``resend`` (default, at-least-once) sends
+        it again (retries, then the next task try); ``skip`` (at-most-once) never re-sends it
+        and lists its tracking ids in ``in_doubt``.
+    :param mark_sent_sql: with ``sql=``: run after each accepted batch on the same connection,
+        once per message with named parameters ``message_id``, ``tracking_id``, ``sent_at``
+        (``%(message_id)s`` or ``:message_id`` per your driver), then committed. Templated.
+    :param xcom_inline_limit: past this many messages, the ids go to ``results_path``.
+    :param results_path: an ``ObjectStoragePath`` URI (``s3://...``, ``file:///...``) for
+        the JSON Lines id mapping of large sends. Templated.
+
+    :return: (XCom) :class:`~airflow_provider_cascade.results.CascadeSendResult` as a dict:
+        ``route``, ``sent``, ``batches``, ``dry_run``, ``rejected``, ``in_doubt``,
+        ``messages`` (``{"message_id", "tracking_id"}`` in send order, or None when
+        offloaded) and ``results_path``. The ids alone are also pushed under the XCom key
+        ``message_ids`` when inline. Read either form with ``CascadeSendResult.load``.
+    :raises CascadeValidationError: invalid input (``on_invalid="fail"``) or a 400.
+    :raises CascadeAuthError: the credentials were refused.
+    :raises CascadeBatchInDoubtError: a batch in doubt with ``on_uncertain="resend"``:
+        the task's retry sends it again; batches accepted before are not re-sent.
+    :raises CascadeError: anything else the hook raises; bad arguments raise ValueError.
+
+    Retries never re-send what the service accepted: on Airflow 3.3+ each batch's progress
+    is kept in the task state store. Older Airflow logs a warning; pair ``sql=`` selecting
+    unsent rows with ``mark_sent_sql`` to stay idempotent there.
+    """
+
+    template_fields: Sequence[str] = (
+        "messages",
+        "sql",
+        "parameters",
+        "from_name",
+        "message_type",
+        "scheduled_sent",
+        "mark_sent_sql",
+        "results_path",
+    )
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        "sql": "sql",
+        "mark_sent_sql": "sql",
+        "messages": "json",
+        "parameters": "json",
+    }
+    ui_color = "#dff5e8"
+
+    def __init__(
+        self,
+        *,
+        messages: Any = None,
+        sql: str | None = None,
+        sql_conn_id: str | None = None,
+        parameters: Any = None,
+        from_name: str | None = None,
+        message_type: str | None = None,
+        ttl: int | None = None,
+        scheduled_sent: Any = None,
+        cascade_conn_id: str = CascadeHook.default_conn_name,
+        route: Route | str = Route.STANDARD,
+        batch_size: int = MAX_BATCH_SIZE,
+        max_requests_per_second: float | None = None,
+        dry_run: bool = False,
+        on_invalid: OnInvalid = "fail",
+        on_uncertain: OnUncertain = "resend",
+        mark_sent_sql: str | None = None,
+        xcom_inline_limit: int = 10_000,
+        results_path: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (messages is None) == (sql is None):
+            raise ValueError("give exactly one source: messages= or sql=")
+        if sql is not None and not sql_conn_id:
+            raise ValueError("sql= needs sql_conn_id=")
+        if mark_sent_sql and sql is None:
+            raise ValueError("mark_sent_sql= writes back to the sql= source: give sql= too")
+        if not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise ValueError(f"batch_size must be 1 to {MAX_BATCH_SIZE}, not {batch_size}")
+        if on_invalid not in ("fail", "skip"):
+            raise ValueError(f"on_invalid must be 'fail' or 'skip', not {on_invalid!r}")
+        if on_uncertain not in ("resend", "skip"):
+            raise ValueError(f"on_uncertain must be 'resend' or 'skip', not {on_uncertain!r}")
+        if xcom_inline_limit < 0:
+            raise ValueError("xcom_inline_limit must be 0 or more")
+        self.messages = messages
+        self.sql = sql
+        self.sql_conn_id = sql_conn_id
+        self.parameters = parameters
+        self.from_name = from_name
+        self.message_type = message_type
+        self.ttl = ttl
+        self.scheduled_sent = scheduled_sent
+        self.cascade_conn_id = cascade_conn_id
+        self.route = Route(route)
+        self.batch_size = batch_size
+        self.max_requests_per_second = max_requests_per_second
+        self.is_dry_run = dry_run  # not `dry_run`: BaseOperator has a dry_run() method
+        self.on_invalid: OnInvalid = on_invalid
+        self.on_uncertain: OnUncertain = on_uncertain
+        self.mark_sent_sql = mark_sent_sql
+        self.xcom_inline_limit = xcom_inline_limit
+        self.results_path = results_path
+        # Rendering replaces ``messages`` by a masked preview (rendered fields are shown in
+        # the UI and stored); the real list is kept here.
+        self._messages_template = messages
+        self._rendered_messages: Any = None
+
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Any,
+        context: Any,
+        jinja_env: Any,
+        seen_oids: set[int],
+    ) -> None:
+        if parent is self:
+            self.messages = self._messages_template  # a re-render starts from the template
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+        if parent is self and self.messages is not None:
+            self._rendered_messages = self.messages
+            self.messages = masked_preview(self.messages)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook = CascadeHook(
+            self.cascade_conn_id,
+            max_requests_per_second=self.max_requests_per_second,
+            resend_uncertain=self.on_uncertain == "resend",
+        )
+        ledger = SendLedger(None) if self.is_dry_run else SendLedger.from_context(context, self.log)
+        if ledger.resumed:
+            self.log.info(
+                "Resuming: %d message(s) were accepted by an earlier try and will not be sent "
+                "again; %d were in doubt",
+                len(ledger.accepted),
+                len(ledger.uncertain),
+            )
+        with self._source() as (batches, write_back, total):
+            campaign = Campaign(
+                hook, ledger, self._settings(), self.log, write_back=write_back, total=total
+            )
+            try:
+                result = campaign.run(batches)
+            finally:
+                hook.close()
+        if result.messages is not None and not result.dry_run:
+            context["ti"].xcom_push(key=MESSAGE_IDS_KEY, value=result.message_ids)
+        return result.to_xcom()
+
+    def _settings(self) -> CampaignSettings:
+        defaults = {
+            name: value
+            for name, value in (
+                ("from_name", self.from_name),
+                ("message_type", self.message_type),
+                ("ttl", self.ttl),
+                ("scheduled_sent", self.scheduled_sent),
+            )
+            if value not in (None, "")
+        }
+        return CampaignSettings(
+            route=self.route,
+            defaults=defaults,
+            dry_run=self.is_dry_run,
+            on_invalid=self.on_invalid,
+            on_uncertain=self.on_uncertain,
+            xcom_inline_limit=self.xcom_inline_limit,
+            results_path=self.results_path or None,
+        )
+
+    @contextmanager
+    def _source(self) -> Iterator[tuple[Iterator[RawBatch], WriteBack | None, int | None]]:
+        if self.sql is None:
+            yield self._list_source(), None, None
+            return
+        assert self.sql_conn_id is not None
+        with SqlSource(self.sql_conn_id, self.sql, self.parameters) as source:
+            write_back: WriteBack | None = None
+            if self.mark_sent_sql:
+                mark_sent_sql = self.mark_sent_sql
+                write_back = lambda rows: source.write_back(mark_sent_sql, rows)  # noqa: E731
+            yield source.batches(self.batch_size), write_back, None
+
+    def _list_source(self) -> Iterator[RawBatch]:
+        value = self._rendered_messages if self._rendered_messages is not None else self.messages
+        messages: list[Any] = as_message_list(value)
+        # An in-memory list is checked whole first, so that with on_invalid="fail" nothing
+        # is sent from a list known to hold an invalid message.
+        if self.on_invalid == "fail":
+            checked, problems = check_batch(RawBatch("message", 1, messages), self._settings())
+            if problems:
+                raise CascadeValidationError(problems)
+            messages = checked
+        if len(messages) > self.xcom_inline_limit and not self.results_path:
+            raise CascadeError(
+                f"{len(messages)} messages exceed xcom_inline_limit={self.xcom_inline_limit}: "
+                "set results_path so their ids are written there"
+            )
+        return list_batches(messages, self.batch_size)
+
+
+def masked_preview(messages: Any, limit: int = 20) -> Any:
+    """What the UI shows of ``messages``: ids and types, phones masked, no text."""
+    if isinstance(messages, str) or not isinstance(messages, Sequence):
+        return messages if not isinstance(messages, str) else f"<{len(messages)} characters>"
+    preview: list[Any] = []
+    for item in messages[:limit]:
+        if isinstance(item, Mapping):
+            preview.append(
+                {
+                    key: _masked(key, value)
+                    for key, value in item.items()
+                    if key not in ("survey_options", "surveyOptions")
+                }
+            )
+        else:
+            preview.append(repr(item))
+    if len(messages) > limit:
+        preview.append(f"... and {len(messages) - limit} more")
+    return preview
+
+
+def _masked(key: str, value: Any) -> Any:
+    if key in ("to_phone", "toPhone"):
+        return mask_phone(value)
+    if key == "text" and isinstance(value, str):
+        return f"<{len(value)} characters>"
+    return value
