@@ -8,7 +8,7 @@ error can name ``message 7`` or ``row 20417``; neither validates (that is
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
@@ -92,7 +92,7 @@ class SqlSource:
             self._conn.close()
             self._conn = None
 
-    def batches(self, batch_size: int) -> Iterator[RawBatch]:
+    def batches(self, batch_size: int) -> Generator[RawBatch, None, None]:
         with closing(self._conn.cursor()) as cursor:
             if self.parameters:
                 cursor.execute(self.sql, self.parameters)

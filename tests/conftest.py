@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
-# Before anything imports Airflow: a private home and a quiet configuration.
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="cascade-airflow-home-"))
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-os.environ.setdefault(
-    "AIRFLOW__CORE__DAGS_FOLDER", os.path.join(os.environ["AIRFLOW_HOME"], "dags")
+REPO = Path(__file__).resolve().parent.parent
+TEST_DAGS = REPO / "tests" / "dags"
+EXAMPLE_DAGS = REPO / "example_dags"
+
+# Before anything imports Airflow: a private home, and the test and example DAGs as the
+# bundles dag.test() syncs from.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="cascade-airflow-home-")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(TEST_DAGS)
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+    [
+        {
+            "name": name,
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(path), "refresh_interval": 0},
+        }
+        for name, path in (("cascade-tests", TEST_DAGS), ("cascade-examples", EXAMPLE_DAGS))
+    ]
 )
 
-import pytest
+import pytest  # noqa: E402  (after the environment above)
 
-from airflow_provider_cascade.sandbox.client import Sandbox
+from airflow_provider_cascade.sandbox.client import Sandbox  # noqa: E402
 
 TEST_API_KEY = "test-key-7f3c9a1b5e"
 VIBER_TOKEN = "viber-token-4d8e2f6a0c"

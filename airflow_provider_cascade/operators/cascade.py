@@ -60,6 +60,8 @@ class CascadeSendOperator(BaseOperator):
     :param route: ``standard`` (every channel in turn) or ``tg_viber`` (Telegram and Viber first).
     :param batch_size: messages per request, 1 to 1,000 (default 1,000).
     :param max_requests_per_second: client-side pacing; default the connection's (80).
+    :param hook_params: more :class:`CascadeHook` arguments (``max_retries``,
+        ``retry_wait``, ``max_retry_wait``, ``timeout``).
     :param dry_run: validate everything and return the result it would send; send nothing.
     :param on_invalid: ``fail`` (default): an invalid message fails the task before its
         batch is sent (for ``messages=`` before anything is sent), with ONE error listing
@@ -125,6 +127,7 @@ class CascadeSendOperator(BaseOperator):
         route: Route | str = Route.STANDARD,
         batch_size: int = MAX_BATCH_SIZE,
         max_requests_per_second: float | None = None,
+        hook_params: Mapping[str, Any] | None = None,
         dry_run: bool = False,
         on_invalid: OnInvalid = "fail",
         on_uncertain: OnUncertain = "resend",
@@ -160,6 +163,7 @@ class CascadeSendOperator(BaseOperator):
         self.route = Route(route)
         self.batch_size = batch_size
         self.max_requests_per_second = max_requests_per_second
+        self.hook_params = dict(hook_params or {})
         self.is_dry_run = dry_run  # not `dry_run`: BaseOperator has a dry_run() method
         self.on_invalid: OnInvalid = on_invalid
         self.on_uncertain: OnUncertain = on_uncertain
@@ -191,6 +195,7 @@ class CascadeSendOperator(BaseOperator):
             self.cascade_conn_id,
             max_requests_per_second=self.max_requests_per_second,
             resend_uncertain=self.on_uncertain == "resend",
+            **self.hook_params,
         )
         ledger = SendLedger(None) if self.is_dry_run else SendLedger.from_context(context, self.log)
         if ledger.resumed:
@@ -244,7 +249,11 @@ class CascadeSendOperator(BaseOperator):
             if self.mark_sent_sql:
                 mark_sent_sql = self.mark_sent_sql
                 write_back = lambda rows: source.write_back(mark_sent_sql, rows)  # noqa: E731
-            yield source.batches(self.batch_size), write_back, None
+            batches = source.batches(self.batch_size)
+            try:
+                yield batches, write_back, None
+            finally:
+                batches.close()  # before the connection closes, in this thread
 
     def _list_source(self) -> Iterator[RawBatch]:
         value = self._rendered_messages if self._rendered_messages is not None else self.messages

@@ -1,0 +1,150 @@
+"""DAGs the integration tests run with dag.test() (this folder is the tests' DAG bundle).
+
+Connections come from the environment the tests set: ``cascade_default`` (the sandbox)
+and ``cascade_test_sqlite`` (a SQLite file with an ``outbox`` table).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, task
+
+from airflow_provider_cascade.operators.cascade import CascadeSendOperator
+
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+FAST_RETRIES = {"retry_wait": 0.01, "max_retries": 1}
+OUTBOX_SELECT = (
+    "SELECT id, to_phone, text, message_type, survey_options FROM outbox "
+    "WHERE message_id IS NULL ORDER BY id"
+)
+MARK_SENT = "UPDATE outbox SET message_id = :message_id, sent_at = :sent_at WHERE id = :tracking_id"
+
+with DAG("cascade_xcom_send", schedule=None, start_date=START) as xcom_send:
+
+    @task(show_return_value_in_logs=False)
+    def build_orders() -> list[dict[str, object]]:
+        return [
+            {
+                "tracking_id": f"order-{n}",
+                "to_phone": f"+38050{n:07d}",
+                "text": f"Order {n} confirmed",
+            }
+            for n in range(2_500)
+        ]
+
+    send = CascadeSendOperator(
+        task_id="send",
+        messages=build_orders(),
+        from_name="YourStore",
+        message_type="transaction",
+        route="tg_viber",
+    )
+
+    @task
+    def read_ids(result: dict[str, object], ti=None) -> int:
+        ids = ti.xcom_pull(task_ids="send", key="message_ids")
+        assert len(ids) == 2_500 and ids == [m["message_id"] for m in result["messages"]]
+        return len(ids)
+
+    read_ids(send.output)
+
+
+with DAG("cascade_json_string_send", schedule=None, start_date=START) as json_string_send:
+
+    @task(show_return_value_in_logs=False)
+    def build_three() -> list[dict[str, object]]:
+        return [
+            {
+                "id": f"otp-{n}",
+                "fromName": "App",
+                "toPhone": f"+38050{n:07d}",
+                "messageType": "flashcall",
+            }
+            for n in range(3)
+        ]
+
+    build_three() >> CascadeSendOperator(
+        task_id="send",
+        # Pulled through a string template the list arrives as its JSON text (Airflow #11983).
+        messages="{{ ti.xcom_pull(task_ids='build_three') | tojson }}",
+    )
+
+
+with DAG("cascade_sql_outbox", schedule=None, start_date=START) as sql_outbox:
+    CascadeSendOperator(
+        task_id="send",
+        sql=OUTBOX_SELECT,
+        sql_conn_id="cascade_test_sqlite",
+        mark_sent_sql=MARK_SENT,
+        from_name="YourBrand",
+        message_type="promo",
+        scheduled_sent="{{ data_interval_end.add(hours=2) }}",
+        results_path="file:///tmp/cascade-test-results/{{ run_id }}.jsonl",
+    )
+
+
+with DAG("cascade_sql_skip_invalid", schedule=None, start_date=START) as sql_skip_invalid:
+    CascadeSendOperator(
+        task_id="send",
+        sql=OUTBOX_SELECT,
+        sql_conn_id="cascade_test_sqlite",
+        mark_sent_sql=MARK_SENT,
+        from_name="YourBrand",
+        message_type="promo",
+        batch_size=100,
+        on_invalid="skip",
+    )
+
+
+with DAG("cascade_sql_fail_invalid", schedule=None, start_date=START) as sql_fail_invalid:
+    CascadeSendOperator(
+        task_id="send",
+        sql=OUTBOX_SELECT,
+        sql_conn_id="cascade_test_sqlite",
+        mark_sent_sql=MARK_SENT,
+        from_name="YourBrand",
+        message_type="promo",
+        batch_size=100,
+    )
+
+
+with DAG("cascade_dry_run", schedule=None, start_date=START) as dry_run:
+    CascadeSendOperator(
+        task_id="send",
+        sql=OUTBOX_SELECT,
+        sql_conn_id="cascade_test_sqlite",
+        from_name="YourBrand",
+        message_type="promo",
+        dry_run=True,
+        xcom_inline_limit=100_000,
+    )
+
+
+def _retrying(dag_id: str, on_uncertain: str) -> DAG:
+    with DAG(dag_id, schedule=None, start_date=START) as dag:
+
+        @task(show_return_value_in_logs=False)
+        def build_batch() -> list[dict[str, object]]:
+            return [
+                {"tracking_id": f"retry-{n}", "to_phone": f"+38050{n:07d}", "text": "Your code"}
+                for n in range(500)
+            ]
+
+        CascadeSendOperator(
+            task_id="send",
+            messages=build_batch(),
+            from_name="App",
+            message_type="transaction",
+            batch_size=100,
+            on_uncertain=on_uncertain,
+            hook_params=FAST_RETRIES,
+            retries=2,
+            retry_delay=timedelta(seconds=0),
+        )
+    return dag
+
+
+retry_resend = _retrying("cascade_retry_resend", "resend")
+retry_skip = _retrying("cascade_retry_skip", "skip")

@@ -1,0 +1,219 @@
+"""CascadeSendOperator in real Airflow runs (dag.test()) against the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from airflow.models.renderedtifields import RenderedTaskInstanceFields
+from airflow.models.taskinstance import TaskInstance
+from airflow.utils.session import create_session
+from airflow.utils.state import DagRunState, TaskInstanceState
+
+from airflow_provider_cascade.results import CascadeSendResult
+from tests.dags import cascade_test_dags as dags
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
+
+OUTBOX_DDL = """
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    to_phone TEXT NOT NULL,
+    text TEXT,
+    message_type TEXT,
+    survey_options TEXT,
+    message_id TEXT,
+    sent_at TEXT
+)
+"""
+
+
+@pytest.fixture
+def outbox(tmp_path, monkeypatch):
+    """A SQLite outbox; returns a function filling it with n rows (and overrides)."""
+    path = tmp_path / "outbox.db"
+    with sqlite3.connect(path) as db:
+        db.execute(OUTBOX_DDL)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CASCADE_TEST_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(path)})
+    )
+
+    def fill(rows: int, **overrides: dict[str, object]) -> sqlite3.Connection:
+        db = sqlite3.connect(path)
+        db.executemany(
+            "INSERT INTO outbox (id, to_phone, text) VALUES (?, ?, ?)",
+            ((n, f"+38067{n:07d}", f"Summer sale, customer {n}") for n in range(1, rows + 1)),
+        )
+        for row_id, columns in overrides.items():
+            sets = ", ".join(f"{column} = ?" for column in columns)
+            db.execute(f"UPDATE outbox SET {sets} WHERE id = ?", (*columns.values(), int(row_id)))
+        db.commit()
+        return db
+
+    return fill
+
+
+def run(dag) -> tuple[object, dict[str, TaskInstance]]:
+    dag_run = dag.test()
+    with create_session() as session:
+        tis = (
+            session.query(TaskInstance)
+            .filter(TaskInstance.run_id == dag_run.run_id, TaskInstance.dag_id == dag.dag_id)
+            .all()
+        )
+        for ti in tis:
+            session.expunge(ti)
+    return dag_run, {ti.task_id: ti for ti in tis}
+
+
+def xcom(dag_run, task_id: str, key: str = "return_value"):
+    from airflow.models.xcom import XComModel
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key=key)
+            .one()
+        )
+        value = row.value
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def test_send_from_an_upstream_taskflow_xcom(sandbox):
+    dag_run, tis = run(dags.xcom_send)
+    assert dag_run.state == DagRunState.SUCCESS
+    assert tis["read_ids"].state == TaskInstanceState.SUCCESS
+    result = CascadeSendResult.load(xcom(dag_run, "send"))
+    assert (result.sent, result.batches, result.route) == (2_500, 3, "tg_viber")
+    recorded = sandbox.messages()
+    assert {m["message_id"] for m in recorded} == set(result.message_ids)
+    assert {m["route"] for m in recorded} == {"tg_viber"}
+    assert sandbox.stats()["duplicate_tracking_ids"] == 0
+
+
+def test_rendered_fields_show_no_phone_and_no_text(sandbox):
+    dag_run, _ = run(dags.xcom_send)
+    with create_session() as session:
+        rendered = (
+            session.query(RenderedTaskInstanceFields)
+            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id="send")
+            .one()
+            .rendered_fields
+        )
+    text = json.dumps(rendered)
+    assert "+380*****0001" in text  # a masked preview is there ...
+    assert "+380500000001" not in text and "Order 1 confirmed" not in text  # ... nothing more
+
+
+def test_a_list_pulled_through_a_string_template_is_parsed(sandbox):
+    dag_run, _ = run(dags.json_string_send)
+    assert dag_run.state == DagRunState.SUCCESS
+    recorded = sandbox.messages()
+    assert sorted(m["tracking_id"] for m in recorded) == ["otp-0", "otp-1", "otp-2"]
+    assert {m["message_type"] for m in recorded} == {"flashcall"}
+
+
+def test_sql_outbox_streams_writes_back_and_a_rerun_sends_nothing(sandbox, outbox, tmp_path):
+    db = outbox(25_000)
+    dag_run, _ = run(dags.sql_outbox)
+    assert dag_run.state == DagRunState.SUCCESS
+    value = xcom(dag_run, "send")
+    assert value["messages"] is None and value["results_path"].startswith(
+        "file:///tmp/cascade-test-results/"
+    )
+    assert (value["sent"], value["batches"]) == (25_000, 25)
+    result = CascadeSendResult.load(value)
+    assert len(result.messages) == 25_000
+
+    recorded = {m["tracking_id"]: m for m in sandbox.messages()}
+    assert len(recorded) == 25_000 and sandbox.stats()["duplicate_tracking_ids"] == 0
+    assert sandbox.stats()["requests"] == 25
+    rows = db.execute("SELECT id, message_id, sent_at FROM outbox").fetchall()
+    assert all(
+        recorded[str(row_id)]["message_id"] == message_id and sent_at
+        for row_id, message_id, sent_at in rows
+    )
+    assert {m["scheduled_sent"] is not None for m in recorded.values()} == {True}
+
+    rerun, _ = run(dags.sql_outbox)
+    assert rerun.state == DagRunState.SUCCESS
+    assert xcom(rerun, "send")["sent"] == 0
+    assert sandbox.stats()["accepted"] == 25_000
+
+
+def test_dry_run_validates_and_sends_nothing(sandbox, outbox):
+    outbox(250)
+    dag_run, _ = run(dags.dry_run)
+    value = xcom(dag_run, "send")
+    assert value["dry_run"] is True and value["sent"] == 250
+    assert {m["message_id"] for m in value["messages"]} == {None}
+    assert sandbox.stats()["requests"] == 0
+
+
+def test_on_invalid_skip_sends_the_valid_rows_and_lists_the_rest(sandbox, outbox):
+    db = outbox(
+        300,
+        **{
+            "17": {"to_phone": "380671234567"},
+            "150": {"message_type": "viber_survey", "survey_options": "not json"},
+            "151": {
+                "message_type": "viber_survey",
+                "survey_options": '["Yes", "No"]',
+                "text": "Happy?",
+            },
+        },
+    )
+    dag_run, _ = run(dags.sql_skip_invalid)
+    assert dag_run.state == DagRunState.SUCCESS
+    value = xcom(dag_run, "send")
+    assert value["sent"] == 298
+    assert [(r["ref"], r["field"]) for r in value["rejected"]] == [
+        ("17", "toPhone"),
+        ("150", "surveyOptions"),
+    ]
+    assert "380671234567" not in json.dumps(value)
+    recorded = {m["tracking_id"] for m in sandbox.messages()}
+    assert "17" not in recorded and "150" not in recorded and "151" in recorded
+    unsent = db.execute("SELECT id FROM outbox WHERE message_id IS NULL ORDER BY id").fetchall()
+    assert unsent == [(17,), (150,)]
+
+
+def test_on_invalid_fail_stops_before_the_invalid_batch(sandbox, outbox):
+    db = outbox(300, **{"250": {"to_phone": "0671234567"}})
+    dag_run, tis = run(dags.sql_fail_invalid)
+    assert dag_run.state == DagRunState.FAILED
+    assert tis["send"].state == TaskInstanceState.FAILED
+    # Batches of 100: rows 1-200 went out and were marked; the batch holding row 250 did not.
+    assert sandbox.stats()["accepted"] == 200
+    assert db.execute("SELECT COUNT(*) FROM outbox WHERE message_id IS NOT NULL").fetchone() == (
+        200,
+    )
+
+
+def test_a_retried_task_never_resends_accepted_batches(sandbox):
+    # Batch 3 of 5 fails with 500 on every try of the first task try (2 requests with
+    # max_retries=1), so the task fails after batches 1 and 2; Airflow retries it.
+    sandbox.set_faults(script=[None, None, "500", "500"])
+    dag_run, tis = run(dags.retry_resend)
+    assert dag_run.state == DagRunState.SUCCESS
+    assert tis["send"].try_number == 2
+    recorded = [m["tracking_id"] for m in sandbox.messages()]
+    assert sorted(recorded) == sorted(f"retry-{n}" for n in range(500))
+    assert sandbox.stats()["duplicate_tracking_ids"] == 0
+    result = CascadeSendResult.load(xcom(dag_run, "send"))
+    assert len(result.message_ids) == 500 and set(result.message_ids) == {
+        m["message_id"] for m in sandbox.messages()
+    }
+
+
+def test_a_lost_response_is_reported_in_doubt_and_not_resent(sandbox):
+    sandbox.set_faults(script=[None, None, "response_lost"])
+    dag_run, _ = run(dags.retry_skip)
+    assert dag_run.state == DagRunState.SUCCESS
+    value = xcom(dag_run, "send")
+    assert value["in_doubt"] == [f"retry-{n}" for n in range(200, 300)]
+    assert value["sent"] == 400
+    # The service did accept the batch in doubt: it is in the record exactly once.
+    assert sandbox.stats()["duplicate_tracking_ids"] == 0
+    assert sandbox.stats()["accepted"] == 500
