@@ -47,6 +47,8 @@ class SendLedger:
         self._batches = 0
         if store is not None:
             self._load(store)
+        #: True when an earlier try of this task left records behind.
+        self.resumed = self._batches > 0
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any], log: Any) -> SendLedger:
@@ -58,10 +60,6 @@ class SendLedger:
                 "with a SQL source that selects only unsent rows to stay idempotent."
             )
         return cls(store)
-
-    @property
-    def resumed(self) -> bool:
-        return self._batches > 0
 
     def _load(self, store: StateStore) -> None:
         self._batches = int(store.get(INDEX_KEY) or 0)

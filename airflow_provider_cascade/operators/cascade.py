@@ -241,7 +241,8 @@ class CascadeSendOperator(BaseOperator):
     @contextmanager
     def _source(self) -> Iterator[tuple[Iterator[RawBatch], WriteBack | None, int | None]]:
         if self.sql is None:
-            yield self._list_source(), None, None
+            messages = self._checked_messages()
+            yield list_batches(messages, self.batch_size), None, len(messages)
             return
         assert self.sql_conn_id is not None
         with SqlSource(self.sql_conn_id, self.sql, self.parameters) as source:
@@ -255,7 +256,7 @@ class CascadeSendOperator(BaseOperator):
             finally:
                 batches.close()  # before the connection closes, in this thread
 
-    def _list_source(self) -> Iterator[RawBatch]:
+    def _checked_messages(self) -> list[Any]:
         value = self._rendered_messages if self._rendered_messages is not None else self.messages
         messages: list[Any] = as_message_list(value)
         # An in-memory list is checked whole first, so that with on_invalid="fail" nothing
@@ -270,7 +271,7 @@ class CascadeSendOperator(BaseOperator):
                 f"{len(messages)} messages exceed xcom_inline_limit={self.xcom_inline_limit}: "
                 "set results_path so their ids are written there"
             )
-        return list_batches(messages, self.batch_size)
+        return messages
 
 
 def masked_preview(messages: Any, limit: int = 20) -> Any:
