@@ -102,7 +102,7 @@ class Campaign:
         self._make_room_for(len(messages))
         if self.settings.dry_run:
             for message in messages:
-                self._spool.add(None, message.tracking_id)
+                self._spool.add({"message_id": None, "tracking_id": message.tracking_id})
             self._count(len(messages), batches=1)
             return
 
@@ -123,7 +123,7 @@ class Campaign:
         if to_send:
             held.extend(self._send_batch(to_send))
         for sent in held:
-            self._spool.add(sent.message_id, sent.tracking_id)
+            self._spool.add(sent._asdict())
         if held and self.write_back is not None:
             self.write_back(_write_back_rows(raw, held))
         self._count(len(held), batches=1 if to_send else 0)

@@ -74,6 +74,18 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_cascade.operators.cascade"],
             }
         ],
+        "sensors": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_provider_cascade.sensors.cascade"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_provider_cascade.triggers.cascade"],
+            }
+        ],
         "hooks": [
             {
                 "integration-name": _INTEGRATION,
@@ -89,4 +101,5 @@ def get_provider_info() -> dict[str, Any]:
                 "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
             }
         ],
+        "notifications": ["airflow_provider_cascade.notifications.cascade.CascadeNotifier"],
     }

@@ -98,19 +98,20 @@ def _read_lines(path: str | None) -> Iterator[dict[str, str | None]]:
 
 
 class ResultSpool:
-    """Collects ``{"message_id", "tracking_id"}`` lines on local disk while a send runs, so
-    memory stays flat however large the campaign; then inlines or offloads them."""
+    """Collects JSON lines (``{"message_id", "tracking_id", ...}``) on local disk while a
+    send or a poll runs, so memory stays flat however large the campaign; then inlines or
+    offloads them."""
 
     def __init__(self) -> None:
         self._file: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
         self.count = 0
 
-    def add(self, message_id: str | None, tracking_id: str) -> None:
-        self._file.write(json.dumps({"message_id": message_id, "tracking_id": tracking_id}))
+    def add(self, entry: Mapping[str, Any]) -> None:
+        self._file.write(json.dumps(entry))
         self._file.write("\n")
         self.count += 1
 
-    def inline(self) -> list[dict[str, str | None]]:
+    def inline(self) -> list[dict[str, Any]]:
         self._file.seek(0)
         return [json.loads(line) for line in self._file]
 

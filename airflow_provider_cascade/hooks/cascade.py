@@ -115,31 +115,10 @@ class CascadeHook(BaseHook):
     @cached_property
     def config(self) -> CascadeConnectionConfig:
         """The connection, read and checked once per hook."""
-        conn = self.get_connection(self.cascade_conn_id)
-        extra = conn.extra_dejson
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        credentials = {"X-Authorization-Key": conn.password or ""} | {
-            header: str(extra.get(name) or "") for name, header in _EXTRA_HEADERS.items()
-        }
-        for header, secret in credentials.items():
-            if secret:
-                mask_secret(secret)
-                headers[header] = secret
-        if len(headers) == 2:
-            raise CascadeAuthError(
-                f"connection {self.cascade_conn_id!r} has no credential: set the password "
-                "(API key) or the extra viber_auth_token or tg_bot_key"
-            )
-        rate = self._max_requests_per_second or _number(
-            extra, "max_requests_per_second", DEFAULT_MAX_REQUESTS_PER_SECOND
-        )
-        return CascadeConnectionConfig(
-            base_url=_base_url(conn.host, conn.schema, conn.port),
-            headers=headers,
-            timeout=self._timeout or _number(extra, "timeout", DEFAULT_TIMEOUT),
-            connect_timeout=_number(extra, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
-            max_requests_per_second=rate,
-            status_path=str(extra.get("status_path") or DEFAULT_STATUS_PATH),
+        return connection_config(
+            self.get_connection(self.cascade_conn_id),
+            max_requests_per_second=self._max_requests_per_second,
+            timeout=self._timeout,
         )
 
     def get_conn(self) -> requests.Session:
@@ -153,8 +132,8 @@ class CascadeHook(BaseHook):
         return session
 
     @cached_property
-    def _pacer(self) -> _Pacer:
-        return _Pacer(self.config.max_requests_per_second)
+    def _pacer(self) -> Pacer:
+        return Pacer(self.config.max_requests_per_second)
 
     def close(self) -> None:
         """Close the pooled connections (a new session is made if the hook is used again)."""
@@ -266,14 +245,16 @@ class CascadeHook(BaseHook):
 
     # --- status and connection test -----------------------------------------------------
 
-    def get_message_status(self, message_id: str) -> dict[str, Any]:
-        """The delivery status of one message (``deliverystatus``, ``extendedStatuses``...).
+    def get_message_status(self, message_id: str) -> dict[str, Any] | None:
+        """The delivery status of one message (``deliverystatus``, ``extendedStatuses``...),
+        or None when the service knows no such message (``404``).
 
-        :raises CascadeError: the id is unknown (``404``) or the look-up failed.
+        :raises CascadeAuthError: the credentials were refused.
+        :raises CascadeError: any other failure of the look-up.
         """
         response = self._get_status_response(message_id)
         if response.status_code == 404:
-            raise CascadeError(f"the Cascade service knows no message {message_id!r}")
+            return None
         _raise_for_status(response, self.cascade_conn_id)
         try:
             payload = response.json()
@@ -441,8 +422,8 @@ def _retry_after(response: requests.Response) -> float | None:
 # --- pacing ------------------------------------------------------------------------------
 
 
-class _Pacer:
-    """Spaces requests at most ``rate`` per second, across threads sharing the hook."""
+class Pacer:
+    """Spaces requests at most ``rate`` per second, across threads sharing it."""
 
     def __init__(
         self,
@@ -456,16 +437,60 @@ class _Pacer:
         self._next = 0.0
         self._lock = threading.Lock()
 
-    def wait(self) -> None:
+    def reserve(self) -> float:
+        """Take the next slot; return how long to wait for it (async callers sleep it)."""
         with self._lock:
             now = self._clock()
             slot = max(now, self._next)
             self._next = slot + self.interval
-        if slot > now:
-            self._sleep(slot - now)
+        return slot - now
+
+    def wait(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            self._sleep(delay)
 
 
 # --- connection parsing ------------------------------------------------------------------
+
+
+def connection_config(
+    conn: Any,
+    *,
+    max_requests_per_second: float | None = None,
+    timeout: float | None = None,
+    mask: bool = True,
+) -> CascadeConnectionConfig:
+    """Read a ``cascade`` connection; its credentials are registered for masking in logs
+    (``mask=False`` where the caller already did, as ``get_async_connection`` does).
+
+    :raises CascadeAuthError: the connection holds no credential.
+    :raises CascadeError: an extra that should be a number is not.
+    """
+    extra = conn.extra_dejson
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    credentials = {"X-Authorization-Key": conn.password or ""} | {
+        header: str(extra.get(name) or "") for name, header in _EXTRA_HEADERS.items()
+    }
+    for header, secret in credentials.items():
+        if secret:
+            if mask:
+                mask_secret(secret)
+            headers[header] = secret
+    if len(headers) == 2:
+        raise CascadeAuthError(
+            f"connection {conn.conn_id!r} has no credential: set the password "
+            "(API key) or the extra viber_auth_token or tg_bot_key"
+        )
+    return CascadeConnectionConfig(
+        base_url=_base_url(conn.host, conn.schema, conn.port),
+        headers=headers,
+        timeout=timeout or _number(extra, "timeout", DEFAULT_TIMEOUT),
+        connect_timeout=_number(extra, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+        max_requests_per_second=max_requests_per_second
+        or _number(extra, "max_requests_per_second", DEFAULT_MAX_REQUESTS_PER_SECOND),
+        status_path=str(extra.get("status_path") or DEFAULT_STATUS_PATH),
+    )
 
 
 def _base_url(host: str | None, schema: str | None, port: int | None) -> str:

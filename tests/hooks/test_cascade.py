@@ -16,7 +16,7 @@ from airflow_provider_cascade.exceptions import (
     CascadeServerError,
     CascadeValidationError,
 )
-from airflow_provider_cascade.hooks.cascade import CascadeHook, _Pacer
+from airflow_provider_cascade.hooks.cascade import CascadeHook, Pacer
 from airflow_provider_cascade.messages import Route, SentMessage
 from tests.conftest import TEST_API_KEY, TG_KEY, VIBER_TOKEN, make_message
 
@@ -259,8 +259,10 @@ class TestStatusAndConnectionTest:
         )
         assert hook().get_message_status("m-1")["deliverystatus"] == "delivered"
         requests_mock.get(BASE + "/bat/message/m-2", status_code=404)
-        with pytest.raises(CascadeError, match="knows no message"):
-            hook().get_message_status("m-2")
+        assert hook().get_message_status("m-2") is None
+        requests_mock.get(BASE + "/bat/message/m-3", status_code=401)
+        with pytest.raises(CascadeAuthError):
+            hook().get_message_status("m-3")
 
 
 def test_pacer_spaces_requests():
@@ -271,7 +273,7 @@ def test_pacer_spaces_requests():
         slept.append(seconds)
         now[0] += seconds
 
-    pacer = _Pacer(4.0, clock=lambda: now[0], sleep=sleep)
+    pacer = Pacer(4.0, clock=lambda: now[0], sleep=sleep)
     for _ in range(5):
         pacer.wait()
     assert slept == [0.25, 0.25, 0.25, 0.25]

@@ -1,0 +1,144 @@
+"""Delivery tracking: which messages reached a final status, how, and the report.
+
+Used alike by the sensor's poke mode and by the deferred trigger; no HTTP here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from airflow_provider_cascade.exceptions import CascadeError
+from airflow_provider_cascade.messages import SentMessage
+from airflow_provider_cascade.results import ResultSpool
+
+FINAL_STATUSES = frozenset({"delivered", "undeliverable", "permanenterror"})
+FAILED_STATUSES = frozenset({"undeliverable", "permanenterror"})
+SuccessWhen = Literal["all_final", "all_delivered"]
+
+
+class CascadeDeliveryError(CascadeError):
+    """Messages ended undeliverable where the sensor was told that is a failure."""
+
+
+def read_status(payload: Mapping[str, Any]) -> tuple[str, str | None]:
+    """``(deliverystatus, the channel that delivered or None)`` from a status answer."""
+    status = str(payload.get("deliverystatus") or "unknown").lower()
+    extended = payload.get("extendedStatuses") or {}
+    channel = None
+    if isinstance(extended, Mapping):
+        channel = next(
+            (str(name) for name, state in extended.items() if state == "delivered"), None
+        )
+    return status, channel
+
+
+class DeliveryTracker:
+    """The latest status of every message being watched.
+
+    :param messages: ``(message_id, tracking_id)`` pairs; a tracking id may be None when
+        only message ids were given.
+    """
+
+    def __init__(self, messages: Iterable[tuple[str, str | None]]) -> None:
+        self.tracking_ids: dict[str, str | None] = dict(messages)
+        self.statuses: dict[str, tuple[str, str | None]] = {}
+        self.pending: set[str] = set(self.tracking_ids)
+
+    @classmethod
+    def of(cls, sent: Iterable[SentMessage]) -> DeliveryTracker:
+        return cls((s.message_id, s.tracking_id) for s in sent)
+
+    def record(self, message_id: str, payload: Mapping[str, Any]) -> None:
+        """Take a status answer for ``message_id``."""
+        self._set(message_id, *read_status(payload))
+
+    def _set(self, message_id: str, status: str, channel: str | None) -> None:
+        self.statuses[message_id] = (status, channel)
+        if status in FINAL_STATUSES:
+            self.pending.discard(message_id)
+
+    @property
+    def done(self) -> bool:
+        return not self.pending
+
+    def summary(self) -> str:
+        counts = Counter(status for status, _ in self.statuses.values())
+        waiting = len(self.pending)
+        return f"{len(self.tracking_ids) - waiting} final, {waiting} waiting ({dict(counts)})"
+
+    # --- the trigger's event carries the tracker as JSON ----------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "messages": [
+                [message_id, tracking_id, *self.statuses.get(message_id, (None, None))]
+                for message_id, tracking_id in self.tracking_ids.items()
+            ]
+        }
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> DeliveryTracker:
+        rows = value["messages"]
+        tracker = cls((row[0], row[1]) for row in rows)
+        for message_id, _, status, channel in rows:
+            if status is not None:
+                tracker._set(message_id, status, channel)
+        return tracker
+
+    # --- the report -----------------------------------------------------------------------
+
+    def check(self, success_when: SuccessWhen, fail_on_undeliverable: bool) -> None:
+        """Raise :class:`CascadeDeliveryError` if the final statuses are not a success."""
+        failed = [
+            (message_id, status)
+            for message_id, (status, _) in self.statuses.items()
+            if status in FAILED_STATUSES
+        ]
+        if failed and (fail_on_undeliverable or success_when == "all_delivered"):
+            shown = ", ".join(
+                f"{self.tracking_ids[mid] or mid} ({status})" for mid, status in failed[:10]
+            )
+            more = f" and {len(failed) - 10} more" if len(failed) > 10 else ""
+            raise CascadeDeliveryError(
+                f"{len(failed)} of {len(self.tracking_ids)} message(s) were not delivered: "
+                f"{shown}{more}"
+            )
+
+    def report(self, inline_limit: int, results_path: str | None) -> dict[str, Any]:
+        """Counts per status and per delivering channel, and one entry per message
+        (``message_id``, ``tracking_id``, ``status``, ``channel``), offloaded to
+        ``results_path`` as JSON Lines past ``inline_limit`` messages."""
+        by_status: Counter[str] = Counter()
+        by_channel: Counter[str] = Counter()
+        spool = ResultSpool()
+        try:
+            for message_id, tracking_id in self.tracking_ids.items():
+                status, channel = self.statuses.get(message_id, ("unknown", None))
+                by_status[status] += 1
+                if channel is not None and status == "delivered":
+                    by_channel[channel] += 1
+                spool.add(
+                    {
+                        "message_id": message_id,
+                        "tracking_id": tracking_id,
+                        "status": status,
+                        "channel": channel,
+                    }
+                )
+            offload = spool.count > inline_limit
+            if offload and not results_path:
+                raise CascadeError(
+                    f"{spool.count} messages exceed xcom_inline_limit={inline_limit}: set "
+                    "results_path so the per-message report is written there"
+                )
+            return {
+                "total": spool.count,
+                "by_status": dict(by_status),
+                "by_channel": dict(by_channel),
+                "messages": None if offload else spool.inline(),
+                "results_path": spool.offload(results_path) if offload and results_path else None,
+            }
+        finally:
+            spool.close()

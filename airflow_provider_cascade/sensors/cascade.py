@@ -1,0 +1,182 @@
+"""``CascadeDeliverySensor``: wait until sent messages reach a final delivery status."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import (
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
+
+from airflow_provider_cascade.delivery import DeliveryTracker, SuccessWhen
+from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError
+from airflow_provider_cascade.hooks.cascade import CascadeHook
+from airflow_provider_cascade.results import CascadeSendResult
+from airflow_provider_cascade.triggers.cascade import (
+    DEFAULT_STATUS_REQUESTS_PER_SECOND,
+    CascadeDeliveryTrigger,
+)
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+
+class CascadeDeliverySensor(BaseSensorOperator):
+    """Wait until every message is ``delivered``, ``undeliverable`` or ``permanenterror``.
+
+    Statuses come from the connection's ``status_path`` (the core SMSBAT API's
+    ``GET /bat/message/{message_id}``; not confirmed for Cascade ids). Only messages not yet
+    final are polled again, paced under the published 50 requests/s data limit.
+
+    Give one input:
+
+    :param send_result: a ``CascadeSendOperator``'s XCom value (``send.output``), inline or
+        offloaded. Templated.
+    :param message_ids: a list of message ids. Templated.
+
+    :param cascade_conn_id: the ``cascade`` connection.
+    :param success_when: ``all_final`` (default): done when every status is final;
+        ``all_delivered``: an undeliverable message fails the sensor.
+    :param fail_on_undeliverable: fail when any message ends undeliverable or in error,
+        even with ``all_final``.
+    :param max_requests_per_second: pacing of status look-ups (default 40).
+    :param xcom_inline_limit: past this many messages the per-message report goes to
+        ``results_path``.
+    :param results_path: an ``ObjectStoragePath`` URI for the JSON Lines report. Templated.
+    :param deferrable: poll in the triggerer, freeing the worker slot (default: Airflow's
+        ``[operators] default_deferrable``). ``poke_interval`` and ``timeout`` apply as usual.
+
+    :return: (XCom) ``{"total", "by_status": {status: n}, "by_channel": {channel: n},
+        "messages": [{"message_id", "tracking_id", "status", "channel"}] or None when
+        offloaded, "results_path"}``.
+    :raises CascadeDeliveryError: messages were not delivered and that is a failure here.
+    :raises AirflowSensorTimeout: statuses were not all final within ``timeout``.
+    :raises CascadeAuthError: the credentials were refused.
+    """
+
+    template_fields: Sequence[str] = ("send_result", "message_ids", "results_path")
+
+    def __init__(
+        self,
+        *,
+        send_result: Any = None,
+        message_ids: Any = None,
+        cascade_conn_id: str = CascadeHook.default_conn_name,
+        success_when: SuccessWhen = "all_final",
+        fail_on_undeliverable: bool = False,
+        max_requests_per_second: float = DEFAULT_STATUS_REQUESTS_PER_SECOND,
+        xcom_inline_limit: int = 10_000,
+        results_path: str | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (send_result is None) == (message_ids is None):
+            raise ValueError("give exactly one input: send_result= or message_ids=")
+        if success_when not in ("all_final", "all_delivered"):
+            raise ValueError(
+                f"success_when must be 'all_final' or 'all_delivered', not {success_when!r}"
+            )
+        self.send_result = send_result
+        self.message_ids = message_ids
+        self.cascade_conn_id = cascade_conn_id
+        self.success_when: SuccessWhen = success_when
+        self.fail_on_undeliverable = fail_on_undeliverable
+        self.max_requests_per_second = max_requests_per_second
+        self.xcom_inline_limit = xcom_inline_limit
+        self.results_path = results_path
+        self.deferrable = deferrable
+        self._tracker: DeliveryTracker | None = None
+
+    # --- input ----------------------------------------------------------------------------
+
+    def _watched(self) -> list[tuple[str, str | None]]:
+        if self.send_result is not None:
+            if not isinstance(self.send_result, Mapping | CascadeSendResult):
+                raise CascadeError(
+                    f"send_result must be a CascadeSendOperator result, not "
+                    f"{type(self.send_result).__name__}"
+                )
+            result = CascadeSendResult.load(self.send_result)
+            return [(sent.message_id, sent.tracking_id) for sent in result.iter_messages()]
+        ids = self.message_ids
+        if isinstance(ids, str) or not isinstance(ids, Sequence):
+            raise CascadeError(f"message_ids must be a list, not {type(ids).__name__}")
+        return [(str(message_id), None) for message_id in ids]
+
+    # --- poke mode ------------------------------------------------------------------------
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        if self._tracker is None:
+            self._tracker = DeliveryTracker(self._watched())
+        tracker = self._tracker
+        hook = CascadeHook(
+            self.cascade_conn_id, max_requests_per_second=self.max_requests_per_second
+        )
+        try:
+            for message_id in sorted(tracker.pending):
+                try:
+                    payload = hook.get_message_status(message_id)
+                except CascadeAuthError:
+                    raise
+                except CascadeError as error:
+                    self.log.warning("Status look-up failed (%s); retried next poke", error)
+                    continue
+                if payload is not None:  # unknown yet: asked again next poke
+                    tracker.record(message_id, payload)
+        finally:
+            hook.close()
+        self.log.info("Delivery: %s", tracker.summary())
+        if not tracker.done:
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=self._finish(tracker))
+
+    # --- deferrable mode ------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        watched = self._watched()
+        if not watched:
+            return self._finish(DeliveryTracker([]))
+        self.defer(
+            trigger=CascadeDeliveryTrigger(
+                cascade_conn_id=self.cascade_conn_id,
+                messages=[[message_id, tracking_id] for message_id, tracking_id in watched],
+                poll_interval=self.poke_interval,
+                max_requests_per_second=self.max_requests_per_second,
+                deadline=time.time() + self.timeout,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Turn the trigger's event into the report, or the error it carries."""
+        status = event.get("status")
+        if status == "error":
+            raise CascadeAuthError(event.get("message", "delivery polling failed"))
+        if status == "timeout":
+            raise AirflowSensorTimeout(event.get("message", "delivery not final in time"))
+        if status != "success":
+            raise CascadeError(f"unexpected trigger event: {status!r}")
+        return self._finish(DeliveryTracker.from_json(event["tracker"]))
+
+    # --- both -----------------------------------------------------------------------------
+
+    def _finish(self, tracker: DeliveryTracker) -> dict[str, Any]:
+        tracker.check(self.success_when, self.fail_on_undeliverable)
+        report = tracker.report(self.xcom_inline_limit, self.results_path or None)
+        self.log.info(
+            "All %d message(s) final: %s; delivered by channel: %s",
+            report["total"],
+            report["by_status"],
+            report["by_channel"],
+        )
+        return report
