@@ -11,7 +11,9 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, task
 
+from airflow_provider_cascade.notifications.cascade import CascadeNotifier
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
+from airflow_provider_cascade.sensors.cascade import CascadeDeliverySensor
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 FAST_RETRIES = {"retry_wait": 0.01, "max_retries": 1}
@@ -148,3 +150,65 @@ def _retrying(dag_id: str, on_uncertain: str) -> DAG:
 
 retry_resend = _retrying("cascade_retry_resend", "resend")
 retry_skip = _retrying("cascade_retry_skip", "skip")
+
+
+def _send_and_track(dag_id: str, **sensor_kwargs: object) -> DAG:
+    with DAG(dag_id, schedule=None, start_date=START) as dag:
+
+        @task(show_return_value_in_logs=False)
+        def build_ten() -> list[dict[str, object]]:
+            # The sandbox decides by the last digit: 0 undeliverable, 1-9 a channel each.
+            return [
+                {"tracking_id": f"track-{n}", "to_phone": f"+38050000000{n}", "text": "Hello"}
+                for n in range(10)
+            ]
+
+        send = CascadeSendOperator(
+            task_id="send", messages=build_ten(), from_name="Shop", message_type="transaction"
+        )
+        sensor_kwargs.setdefault("poke_interval", 0.3)
+        sensor_kwargs.setdefault("timeout", 60)
+        CascadeDeliverySensor(task_id="wait", send_result=send.output, **sensor_kwargs)
+    return dag
+
+
+track_poke = _send_and_track("cascade_track_poke", mode="poke")
+track_deferred = _send_and_track("cascade_track_deferred", deferrable=True)
+track_all_delivered = _send_and_track("cascade_track_all_delivered", success_when="all_delivered")
+
+
+with DAG("cascade_track_timeout", schedule=None, start_date=START) as track_timeout:
+    CascadeDeliverySensor(
+        task_id="wait",
+        message_ids=["00000000-0000-0000-0000-00000000beef"],
+        poke_interval=0.2,
+        timeout=1,
+    )
+
+
+with DAG(
+    "cascade_track_timeout_deferred", schedule=None, start_date=START
+) as track_timeout_deferred:
+    CascadeDeliverySensor(
+        task_id="wait",
+        message_ids=["00000000-0000-0000-0000-00000000beef"],
+        poke_interval=0.2,
+        timeout=1,
+        deferrable=True,
+    )
+
+
+with DAG("cascade_failure_alert", schedule=None, start_date=START) as failure_alert:
+
+    @task(
+        on_failure_callback=CascadeNotifier(
+            to_phones=["+380501112233", "+380671112233"],
+            text="{{ dag.dag_id }} failed: {{ ti.task_id }}",
+            from_name="Airflow",
+            route="tg_viber",
+        )
+    )
+    def load_orders() -> None:
+        raise RuntimeError("the orders table is locked")
+
+    load_orders()

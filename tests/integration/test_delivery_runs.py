@@ -1,0 +1,57 @@
+"""The delivery sensor (poke and deferrable) and the notifier in real dag.test() runs."""
+
+from __future__ import annotations
+
+import pytest
+from airflow.utils.state import DagRunState, TaskInstanceState
+
+from tests.dags import cascade_test_dags as dags
+from tests.integration.test_operator_runs import run, xcom
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
+
+EXPECTED_CHANNELS = {"telegram": 2, "viber": 2, "viber_business": 2, "rcs": 2, "sms": 1}
+
+
+@pytest.mark.parametrize("dag", [dags.track_poke, dags.track_deferred], ids=["poke", "deferrable"])
+def test_sensor_waits_for_final_statuses_and_reports_channels(sandbox, dag):
+    dag_run, _tis = run(dag)
+    assert dag_run.state == DagRunState.SUCCESS
+    report = xcom(dag_run, "wait")
+    assert report["total"] == 10
+    assert report["by_status"] == {"delivered": 9, "undeliverable": 1}
+    assert report["by_channel"] == EXPECTED_CHANNELS
+    by_id = {m["tracking_id"]: m for m in report["messages"]}
+    assert by_id["track-0"]["status"] == "undeliverable" and by_id["track-0"]["channel"] is None
+    assert by_id["track-3"]["channel"] == "viber_business"
+    assert sandbox.stats()["status_requests"] >= 10
+
+
+def test_all_delivered_fails_on_an_undeliverable_message(sandbox):
+    dag_run, tis = run(dags.track_all_delivered)
+    assert dag_run.state == DagRunState.FAILED
+    assert tis["send"].state == TaskInstanceState.SUCCESS
+    assert tis["wait"].state == TaskInstanceState.FAILED
+
+
+@pytest.mark.parametrize(
+    "dag", [dags.track_timeout, dags.track_timeout_deferred], ids=["poke", "deferrable"]
+)
+def test_sensor_times_out_on_a_status_that_never_comes(sandbox, dag):
+    dag_run, tis = run(dag)
+    assert dag_run.state == DagRunState.FAILED
+    assert tis["wait"].state == TaskInstanceState.FAILED
+
+
+def test_notifier_pages_every_phone_when_a_task_fails(sandbox, logs):
+    _dag_run, tis = run(dags.failure_alert)
+    assert tis["load_orders"].state == TaskInstanceState.FAILED
+    recorded = sandbox.messages()
+    assert len(recorded) == 2
+    assert {m["route"] for m in recorded} == {"tg_viber"}
+    assert {m["to_phone"] for m in recorded} == {"+380501112233", "+380671112233"}
+    ids = [m["tracking_id"] for m in recorded]
+    assert all(
+        i.startswith("cascade_failure_alert.load_orders.manual__") and ".try1." in i for i in ids
+    )
+    assert "+380501112233" not in logs()
