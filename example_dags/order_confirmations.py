@@ -1,11 +1,13 @@
-"""Order confirmations: build transaction messages from today's orders and send them."""
+"""Order confirmations: a TaskFlow task builds transaction messages, the operator sends them,
+and a downstream task reads the message ids from the result."""
 
 from __future__ import annotations
 
 import pendulum
 from airflow.sdk import dag, task
 
-from airflow_provider_cascade.hooks.cascade import CascadeHook
+from airflow_provider_cascade.operators.cascade import CascadeSendOperator
+from airflow_provider_cascade.results import CascadeSendResult
 
 
 @dag(
@@ -15,27 +17,35 @@ from airflow_provider_cascade.hooks.cascade import CascadeHook
     tags=["cascade"],
 )
 def order_confirmations() -> None:
-    # The messages hold phone numbers: keep them out of the task log.
+    # The messages hold phone numbers: keep the return value out of the task log.
     @task(show_return_value_in_logs=False)
     def build_messages() -> list[dict[str, object]]:
-        orders = [(12345 + n, f"+38050{1000000 + n:07d}") for n in range(5)]
+        # In a real DAG: today's confirmed orders from your database or an API.
+        orders = [{"id": 12_345 + n, "phone": f"+38050{1_000_000 + n:07d}"} for n in range(25)]
         return [
             {
-                "tracking_id": f"order-{order_id}",
-                "from_name": "YourStore",
-                "to_phone": phone,
-                "message_type": "transaction",
-                "text": f"Your order #{order_id} has been confirmed.",
-                "ttl": 86_400,
+                "tracking_id": f"order-{order['id']}",
+                "to_phone": order["phone"],
+                "text": f"Your order #{order['id']} has been confirmed and will arrive tomorrow.",
             }
-            for order_id, phone in orders
+            for order in orders
         ]
 
-    @task
-    def send(messages: list[dict[str, object]]) -> list[str]:
-        return [sent.message_id for sent in CascadeHook().send(messages)]
+    send = CascadeSendOperator(
+        task_id="send_confirmations",
+        messages=build_messages(),
+        from_name="YourStore",
+        message_type="transaction",  # ttl defaults to the recommendation: 86,400 s
+    )
 
-    send(build_messages())
+    @task
+    def record_message_ids(result: dict[str, object]) -> int:
+        sent = CascadeSendResult.load(result)
+        for message in sent.iter_messages():
+            print(f"{message.tracking_id} -> {message.message_id}")
+        return sent.sent
+
+    record_message_ids(send.output)
 
 
 order_confirmations()
