@@ -5,7 +5,9 @@ drive it without Airflow."""
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal, Protocol
@@ -46,6 +48,7 @@ class CampaignSettings:
     on_uncertain: OnUncertain = "resend"
     xcom_inline_limit: int = 10_000
     results_path: str | None = None
+    max_in_flight: int = 4
     progress_interval: float = 5.0
 
 
@@ -78,6 +81,9 @@ class Campaign:
         self._spool = ResultSpool()
         self._seen: set[int] = set()
         self._progress = _Progress(log, total, settings.progress_interval)
+        self._planned = 0  # messages handed to send(), finished or in flight
+        self._in_flight: deque[_Pending] = deque()
+        self._pool = ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix="cascade")
 
     def check(self, raw: RawBatch) -> list[CascadeMessage]:
         """Validate a batch; invalid messages fail the send or are recorded as rejected."""
@@ -96,46 +102,63 @@ class Campaign:
         return messages
 
     def send(self, raw: RawBatch, messages: Sequence[CascadeMessage]) -> None:
-        """Send the valid messages of one batch (those earlier tries did not settle)."""
+        """Send the valid messages of one batch (those earlier tries did not settle).
+
+        Up to ``max_in_flight`` requests run at once; their outcomes are recorded in the
+        order the batches came, so write-back and the result keep the source's order.
+        """
         if not messages:
             return
         self._make_room_for(len(messages))
+        self._planned += len(messages)
         if self.settings.dry_run:
             for message in messages:
                 self._spool.add({"message_id": None, "tracking_id": message.tracking_id})
             self._count(len(messages), batches=1)
             return
 
-        held: list[SentMessage] = []  # what the service holds: restored or newly accepted
-        to_send: list[CascadeMessage] = []
+        pending = _Pending(raw)
         for message in messages:
             message_id = self.ledger.accepted.get(message.tracking_id)
             if message_id is not None:
-                held.append(SentMessage(message_id, message.tracking_id))
+                pending.held.append(SentMessage(message_id, message.tracking_id))
             elif message.tracking_id in self.ledger.uncertain and self.skip_uncertain:
                 self.result.in_doubt.append(message.tracking_id)
             else:
-                to_send.append(message)
-        if held:
+                pending.batch.append(message)
+        if pending.held:
             self.log.info(
-                "%d message(s) were accepted by an earlier try: not sent again", len(held)
+                "%d message(s) were accepted by an earlier try: not sent again",
+                len(pending.held),
             )
-        if to_send:
-            held.extend(self._send_batch(to_send))
-        for sent in held:
-            self._spool.add(sent._asdict())
-        if held and self.write_back is not None:
-            self.write_back(_write_back_rows(raw, held))
-        self._count(len(held), batches=1 if to_send else 0)
+        if pending.batch:
+            pending.number = self.ledger.begin(pending.batch)
+            pending.future = self._pool.submit(
+                self.hook.send_batch, pending.batch, self.settings.route
+            )
+        self._in_flight.append(pending)
+        while len(self._in_flight) >= self.settings.max_in_flight:
+            self._complete(self._in_flight.popleft())
 
     @property
     def skip_uncertain(self) -> bool:
         return self.settings.on_uncertain == "skip"
 
-    def _send_batch(self, batch: list[CascadeMessage]) -> list[SentMessage]:
-        number = self.ledger.begin(batch)
+    def _complete(self, pending: _Pending) -> None:
+        """Record one batch's outcome: ledger, result, write-back, progress."""
+        held = pending.held + self._outcome(pending)
+        for sent in held:
+            self._spool.add(sent._asdict())
+        if held and self.write_back is not None:
+            self.write_back(_write_back_rows(pending.raw, held))
+        self._count(len(held), batches=1 if pending.batch else 0)
+
+    def _outcome(self, pending: _Pending) -> list[SentMessage]:
+        if pending.future is None or pending.number is None:
+            return []
+        batch, number = pending.batch, pending.number
         try:
-            sent = self.hook.send_batch(batch, self.settings.route)
+            sent = pending.future.result()
         except CascadeBatchInDoubtError as error:
             self.ledger.finish(number, batch, IN_DOUBT)
             if not self.skip_uncertain:
@@ -154,16 +177,29 @@ class Campaign:
         except CascadeError:
             self.ledger.finish(number, batch, NOT_SENT)
             raise
+        # Anything else leaves the batch recorded in flight: a retry treats it as in doubt.
         self.ledger.accept(number, sent)
         return sent
 
+    def _drain(self) -> None:
+        while self._in_flight:
+            self._complete(self._in_flight.popleft())
+
+    def _drain_after_error(self) -> None:
+        """Record what the batches still in flight did, so that none is left unknown."""
+        while self._in_flight:
+            try:
+                self._complete(self._in_flight.popleft())
+            except Exception as other:  # the first error is the one raised
+                self.log.error("Another batch failed too: %s", other)
+
     def _make_room_for(self, count: int) -> None:
         limit = self.settings.xcom_inline_limit
-        if self.settings.results_path is None and self._spool.count + count > limit:
+        if self.settings.results_path is None and self._planned + count > limit:
             raise CascadeError(
                 f"this send holds more than xcom_inline_limit={limit} messages: set "
                 "results_path (e.g. 's3://bucket/cascade/{{ run_id }}.jsonl' or a file:// URI) "
-                f"so their ids are written there; {self._spool.count} were sent so far"
+                f"so their ids are written there; {self._planned} were sent so far"
             )
 
     def _count(self, messages: int, batches: int) -> None:
@@ -184,9 +220,28 @@ class Campaign:
         return self.result
 
     def run(self, batches: Iterable[RawBatch]) -> CascadeSendResult:
-        for raw in batches:
-            self.send(raw, self.check(raw))
+        try:
+            for raw in batches:
+                self.send(raw, self.check(raw))
+            self._drain()
+        except BaseException:
+            self._drain_after_error()
+            self._spool.close()
+            raise
+        finally:
+            self._pool.shutdown(wait=True)
         return self.finish()
+
+
+@dataclass
+class _Pending:
+    """A batch handed to send(): what earlier tries settled, and its request if any."""
+
+    raw: RawBatch
+    held: list[SentMessage] = field(default_factory=list)
+    batch: list[CascadeMessage] = field(default_factory=list)
+    number: int | None = None
+    future: Future[list[SentMessage]] | None = None
 
 
 def check_batch(

@@ -60,6 +60,8 @@ class CascadeSendOperator(BaseOperator):
     :param route: ``standard`` (every channel in turn) or ``tg_viber`` (Telegram and Viber first).
     :param batch_size: messages per request, 1 to 1,000 (default 1,000).
     :param max_requests_per_second: client-side pacing; default the connection's (80).
+    :param max_in_flight: requests in flight at once on the pooled session (default 4),
+        so validating the next batch overlaps the network; pacing still applies.
     :param hook_params: more :class:`CascadeHook` arguments (``max_retries``,
         ``retry_wait``, ``max_retry_wait``, ``timeout``).
     :param dry_run: validate everything and return the result it would send; send nothing.
@@ -127,6 +129,7 @@ class CascadeSendOperator(BaseOperator):
         route: Route | str = Route.STANDARD,
         batch_size: int = MAX_BATCH_SIZE,
         max_requests_per_second: float | None = None,
+        max_in_flight: int = 4,
         hook_params: Mapping[str, Any] | None = None,
         dry_run: bool = False,
         on_invalid: OnInvalid = "fail",
@@ -145,6 +148,8 @@ class CascadeSendOperator(BaseOperator):
             raise ValueError("mark_sent_sql= writes back to the sql= source: give sql= too")
         if not 1 <= batch_size <= MAX_BATCH_SIZE:
             raise ValueError(f"batch_size must be 1 to {MAX_BATCH_SIZE}, not {batch_size}")
+        if not 1 <= max_in_flight <= 32:
+            raise ValueError(f"max_in_flight must be 1 to 32, not {max_in_flight}")
         if on_invalid not in ("fail", "skip"):
             raise ValueError(f"on_invalid must be 'fail' or 'skip', not {on_invalid!r}")
         if on_uncertain not in ("resend", "skip"):
@@ -163,6 +168,7 @@ class CascadeSendOperator(BaseOperator):
         self.route = Route(route)
         self.batch_size = batch_size
         self.max_requests_per_second = max_requests_per_second
+        self.max_in_flight = max_in_flight
         self.hook_params = dict(hook_params or {})
         self.is_dry_run = dry_run  # not `dry_run`: BaseOperator has a dry_run() method
         self.on_invalid: OnInvalid = on_invalid
@@ -236,6 +242,7 @@ class CascadeSendOperator(BaseOperator):
             on_uncertain=self.on_uncertain,
             xcom_inline_limit=self.xcom_inline_limit,
             results_path=self.results_path or None,
+            max_in_flight=self.max_in_flight,
         )
 
     @contextmanager

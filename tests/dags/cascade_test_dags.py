@@ -142,6 +142,7 @@ def _retrying(dag_id: str, on_uncertain: str) -> DAG:
             batch_size=100,
             on_uncertain=on_uncertain,
             hook_params=FAST_RETRIES,
+            max_in_flight=1,  # the sandbox's fault script counts requests in arrival order
             retries=2,
             retry_delay=timedelta(seconds=0),
         )

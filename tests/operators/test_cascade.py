@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 
 import pytest
 
@@ -27,22 +29,26 @@ log = logging.getLogger("test")
 
 
 class FakeHook:
-    """Accepts every batch, or fails the batches listed in ``fail`` with their error."""
+    """Accepts every batch, or fails the batches (by their first id) listed in ``fail``."""
 
-    def __init__(self, fail: dict[int, Exception] | None = None):
+    def __init__(self, fail: dict[str, Exception] | None = None, delay: float = 0.0):
         self.fail = fail or {}
+        self.delay = delay
         self.batches: list[list[str]] = []
+        self.lock = threading.Lock()
 
     def send_batch(self, batch, route):
-        number = len(self.batches)
-        self.batches.append([m.tracking_id for m in batch])
-        if number in self.fail:
-            raise self.fail[number]
+        with self.lock:
+            self.batches.append([m.tracking_id for m in batch])
+        time.sleep(self.delay)
+        if batch[0].tracking_id in self.fail:
+            raise self.fail[batch[0].tracking_id]
         return [SentMessage(f"id-{m.tracking_id}", m.tracking_id) for m in batch]
 
 
 def campaign(hook, store=None, **settings) -> Campaign:
     settings.setdefault("defaults", {})
+    settings.setdefault("max_in_flight", 1)  # one at a time: the order of requests is fixed
     return Campaign(hook, SendLedger(store), CampaignSettings(**settings), log)  # type: ignore[arg-type]
 
 
@@ -66,7 +72,7 @@ class TestCampaign:
 
     def test_retry_skips_what_an_earlier_try_sent(self):
         store = MemoryStore()
-        first = FakeHook(fail={1: CascadeError("boom")})
+        first = FakeHook(fail={"order-2": CascadeError("boom")})
         with pytest.raises(CascadeError):
             campaign(first, store).run(raw_batches(6, 2))
         second = FakeHook()
@@ -74,6 +80,23 @@ class TestCampaign:
         assert second.batches == [["order-2", "order-3"], ["order-4", "order-5"]]
         assert result.sent == 6
         assert result.messages[0] == {"message_id": "id-order-0", "tracking_id": "order-0"}
+
+    def test_requests_overlap_up_to_max_in_flight_and_keep_order(self):
+        hook = FakeHook(delay=0.05)
+        started = time.monotonic()
+        result = campaign(hook, max_in_flight=4).run(raw_batches(8, 1))
+        assert time.monotonic() - started < 8 * 0.05  # not one after another
+        assert [m["tracking_id"] for m in result.messages] == [f"order-{n}" for n in range(8)]
+
+    def test_a_failure_waits_for_the_batches_in_flight_and_records_them(self):
+        store = MemoryStore()
+        hook = FakeHook(fail={"order-1": CascadeError("boom")}, delay=0.02)
+        with pytest.raises(CascadeError, match="boom"):
+            campaign(hook, store, max_in_flight=4).run(raw_batches(4, 1))
+        retry = FakeHook()
+        campaign(retry, store).run(raw_batches(4, 1))
+        # Batches 0, 2 and 3 were in flight with batch 1 and accepted: only 1 goes again.
+        assert retry.batches == [["order-1"]]
 
     def test_a_batch_left_in_flight_is_resent_or_skipped(self):
         store = MemoryStore()
@@ -92,14 +115,14 @@ class TestCampaign:
         store = MemoryStore()
         doubt = CascadeBatchInDoubtError("HTTP 500", tracking_ids=["order-2", "order-3"])
         with pytest.raises(CascadeBatchInDoubtError, match="a retry of this task sends it again"):
-            campaign(FakeHook(fail={1: doubt}), store).run(raw_batches(4, 2))
+            campaign(FakeHook(fail={"order-2": doubt}), store).run(raw_batches(4, 2))
         retry = FakeHook()
         campaign(retry, store).run(raw_batches(4, 2))
         assert retry.batches == [["order-2", "order-3"]]
 
     def test_in_doubt_with_skip_goes_on(self):
         doubt = CascadeBatchInDoubtError("reset", tracking_ids=["order-2", "order-3"])
-        hook = FakeHook(fail={1: doubt})
+        hook = FakeHook(fail={"order-2": doubt})
         result = campaign(hook, on_uncertain="skip").run(raw_batches(6, 2))
         assert result.in_doubt == ["order-2", "order-3"] and result.sent == 4
 
