@@ -13,6 +13,8 @@ from airflow_provider_cascade.exceptions import CascadeError
 from airflow_provider_cascade.messages import SentMessage
 from airflow_provider_cascade.results import ResultSpool
 
+#: Status look-ups per second: under the published 50/s limit of the data group.
+DEFAULT_STATUS_REQUESTS_PER_SECOND = 40.0
 FINAL_STATUSES = frozenset({"delivered", "undeliverable", "permanenterror"})
 FAILED_STATUSES = frozenset({"undeliverable", "permanenterror"})
 SuccessWhen = Literal["all_final", "all_delivered"]

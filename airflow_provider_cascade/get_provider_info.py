@@ -7,6 +7,8 @@ from typing import Any
 from airflow_provider_cascade import __version__
 
 _INTEGRATION = "SMSBAT Cascade"
+#: The connection id the hook, operator, sensor and notifier use unless told otherwise.
+DEFAULT_CONN_ID = "cascade_default"
 
 
 def _text(label: str, description: str, *, secret: bool = False) -> dict[str, Any]:

@@ -56,6 +56,8 @@ RECOMMENDED_TTL: Mapping[MessageType, int] = {
     MessageType.VIBER_SURVEY: 604_800,
 }
 
+#: The most messages one request carries (the service's bulk guidance: 100-1,000).
+MAX_BATCH_SIZE = 1_000
 MAX_TRACKING_ID_LENGTH = 255
 MAX_SURVEY_TEXT_LENGTH = 85
 SURVEY_OPTIONS_RANGE = (2, 5)

@@ -24,7 +24,9 @@ from airflow_provider_cascade.exceptions import (
     CascadeValidationError,
     Problem,
 )
+from airflow_provider_cascade.get_provider_info import DEFAULT_CONN_ID
 from airflow_provider_cascade.messages import (
+    MAX_BATCH_SIZE,
     CascadeMessage,
     Route,
     SentMessage,
@@ -39,7 +41,6 @@ DEFAULT_STATUS_PATH = "/bat/message/{message_id}"
 DEFAULT_MAX_REQUESTS_PER_SECOND = 80.0
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
-MAX_BATCH_SIZE = 1_000
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
 # Connection extra -> request header. The API key (the connection password) is the third.
@@ -82,7 +83,7 @@ class CascadeHook(BaseHook):
     """
 
     conn_name_attr = "cascade_conn_id"
-    default_conn_name = "cascade_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "cascade"
     hook_name = "SMSBAT Cascade"
 

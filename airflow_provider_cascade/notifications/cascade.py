@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.notifier import BaseNotifier
 
-from airflow_provider_cascade.hooks.cascade import CascadeHook
+from airflow_provider_cascade.get_provider_info import DEFAULT_CONN_ID
 from airflow_provider_cascade.messages import MessageType, Route, parse_messages
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_cascade.hooks.cascade import CascadeHook
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:-]+")
 
@@ -51,7 +53,7 @@ class CascadeNotifier(BaseNotifier):
         to_phones: Sequence[str] | str,
         text: str,
         from_name: str,
-        cascade_conn_id: str = CascadeHook.default_conn_name,
+        cascade_conn_id: str = DEFAULT_CONN_ID,
         route: Route | str = Route.STANDARD,
         ttl: int | None = None,
     ) -> None:
@@ -65,6 +67,9 @@ class CascadeNotifier(BaseNotifier):
 
     @cached_property
     def hook(self) -> CascadeHook:
+        # Imported here: DAG files import this module, and parsing them must stay cheap.
+        from airflow_provider_cascade.hooks.cascade import CascadeHook
+
         return CascadeHook(self.cascade_conn_id)
 
     def notify(self, context: Context) -> None:

@@ -8,22 +8,22 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_cascade.campaign import (
-    Campaign,
-    CampaignSettings,
-    OnInvalid,
-    OnUncertain,
-    WriteBack,
-    check_batch,
-)
-from airflow_provider_cascade.exceptions import CascadeError, CascadeValidationError
-from airflow_provider_cascade.hooks.cascade import MAX_BATCH_SIZE, CascadeHook
-from airflow_provider_cascade.ledger import SendLedger
-from airflow_provider_cascade.messages import Route, mask_phone
-from airflow_provider_cascade.sources import RawBatch, SqlSource, as_message_list, list_batches
+from airflow_provider_cascade.get_provider_info import DEFAULT_CONN_ID
+from airflow_provider_cascade.messages import MAX_BATCH_SIZE, Route, mask_phone
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_cascade.campaign import (
+        CampaignSettings,
+        OnInvalid,
+        OnUncertain,
+        WriteBack,
+    )
+    from airflow_provider_cascade.sources import RawBatch
+
+# The send machinery (requests, tenacity, the campaign loop) is imported inside execute():
+# every scheduler and DAG processor parse imports this module, and that must stay cheap.
 
 #: XCom key under which the message ids (a list, in send order) are pushed when inline.
 MESSAGE_IDS_KEY = "message_ids"
@@ -125,7 +125,7 @@ class CascadeSendOperator(BaseOperator):
         message_type: str | None = None,
         ttl: int | None = None,
         scheduled_sent: Any = None,
-        cascade_conn_id: str = CascadeHook.default_conn_name,
+        cascade_conn_id: str = DEFAULT_CONN_ID,
         route: Route | str = Route.STANDARD,
         batch_size: int = MAX_BATCH_SIZE,
         max_requests_per_second: float | None = None,
@@ -197,6 +197,10 @@ class CascadeSendOperator(BaseOperator):
             self.messages = masked_preview(self.messages)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_cascade.campaign import Campaign
+        from airflow_provider_cascade.hooks.cascade import CascadeHook
+        from airflow_provider_cascade.ledger import SendLedger
+
         hook = CascadeHook(
             self.cascade_conn_id,
             max_requests_per_second=self.max_requests_per_second,
@@ -224,6 +228,8 @@ class CascadeSendOperator(BaseOperator):
         return result.to_xcom()
 
     def _settings(self) -> CampaignSettings:
+        from airflow_provider_cascade.campaign import CampaignSettings
+
         defaults = {
             name: value
             for name, value in (
@@ -247,6 +253,8 @@ class CascadeSendOperator(BaseOperator):
 
     @contextmanager
     def _source(self) -> Iterator[tuple[Iterator[RawBatch], WriteBack | None, int | None]]:
+        from airflow_provider_cascade.sources import SqlSource, list_batches
+
         if self.sql is None:
             messages = self._checked_messages()
             yield list_batches(messages, self.batch_size), None, len(messages)
@@ -264,6 +272,10 @@ class CascadeSendOperator(BaseOperator):
                 batches.close()  # before the connection closes, in this thread
 
     def _checked_messages(self) -> list[Any]:
+        from airflow_provider_cascade.campaign import check_batch
+        from airflow_provider_cascade.exceptions import CascadeError, CascadeValidationError
+        from airflow_provider_cascade.sources import RawBatch, as_message_list
+
         value = self._rendered_messages if self._rendered_messages is not None else self.messages
         messages: list[Any] = as_message_list(value)
         # An in-memory list is checked whole first, so that with on_invalid="fail" nothing

@@ -14,14 +14,14 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_cascade.delivery import DeliveryTracker, SuccessWhen
-from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError
-from airflow_provider_cascade.hooks.cascade import CascadeHook
-from airflow_provider_cascade.results import CascadeSendResult
-from airflow_provider_cascade.triggers.cascade import (
+from airflow_provider_cascade.delivery import (
     DEFAULT_STATUS_REQUESTS_PER_SECOND,
-    CascadeDeliveryTrigger,
+    DeliveryTracker,
+    SuccessWhen,
 )
+from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError
+from airflow_provider_cascade.get_provider_info import DEFAULT_CONN_ID
+from airflow_provider_cascade.results import CascadeSendResult
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -67,7 +67,7 @@ class CascadeDeliverySensor(BaseSensorOperator):
         *,
         send_result: Any = None,
         message_ids: Any = None,
-        cascade_conn_id: str = CascadeHook.default_conn_name,
+        cascade_conn_id: str = DEFAULT_CONN_ID,
         success_when: SuccessWhen = "all_final",
         fail_on_undeliverable: bool = False,
         max_requests_per_second: float = DEFAULT_STATUS_REQUESTS_PER_SECOND,
@@ -116,6 +116,10 @@ class CascadeDeliverySensor(BaseSensorOperator):
         if self._tracker is None:
             self._tracker = DeliveryTracker(self._watched())
         tracker = self._tracker
+        # Imported here, as in execute(): DAG files import this module, and parsing them
+        # must stay cheap (no requests/httpx at import time).
+        from airflow_provider_cascade.hooks.cascade import CascadeHook
+
         hook = CascadeHook(
             self.cascade_conn_id, max_requests_per_second=self.max_requests_per_second
         )
@@ -145,6 +149,8 @@ class CascadeDeliverySensor(BaseSensorOperator):
         watched = self._watched()
         if not watched:
             return self._finish(DeliveryTracker([]))
+        from airflow_provider_cascade.triggers.cascade import CascadeDeliveryTrigger
+
         self.defer(
             trigger=CascadeDeliveryTrigger(
                 cascade_conn_id=self.cascade_conn_id,

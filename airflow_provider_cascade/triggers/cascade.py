@@ -10,9 +10,7 @@ from typing import Any
 import httpx
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_cascade.delivery import DeliveryTracker
-
-DEFAULT_STATUS_REQUESTS_PER_SECOND = 40.0  # under the published 50/s data limit
+from airflow_provider_cascade.delivery import DEFAULT_STATUS_REQUESTS_PER_SECOND, DeliveryTracker
 
 
 class CascadeDeliveryTrigger(BaseTrigger):
