@@ -244,7 +244,7 @@ def test_hook_is_paced_and_told_about_uncertain_batches(monkeypatch):
             created.update(kwargs)
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr("airflow_provider_cascade.operators.cascade.CascadeHook", SpyHook)
+    monkeypatch.setattr("airflow_provider_cascade.hooks.cascade.CascadeHook", SpyHook)
     operator = CascadeSendOperator(
         task_id="t",
         messages=[],
