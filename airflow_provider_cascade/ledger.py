@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 from airflow_provider_cascade.messages import CascadeMessage, SentMessage
 
-INDEX_KEY = "cascade_send.batches"
+# One key per batch, numbered from 0 with no gaps (each is written before its request),
+# so a retry reads them back in order until the first missing number.
 BATCH_KEY = "cascade_send.batch.{}"
 
 IN_FLIGHT = "in_flight"
@@ -62,11 +63,8 @@ class SendLedger:
         return cls(store)
 
     def _load(self, store: StateStore) -> None:
-        self._batches = int(store.get(INDEX_KEY) or 0)
-        for number in range(self._batches):
-            record = store.get(BATCH_KEY.format(number))
-            if not isinstance(record, dict):
-                continue  # the try died between writing the index and the record
+        while isinstance(record := store.get(BATCH_KEY.format(self._batches)), dict):
+            self._batches += 1
             ids: list[str] = record.get("tracking_ids") or []
             if record.get("state") == ACCEPTED:
                 self.accepted.update(zip(ids, record["message_ids"], strict=True))
@@ -80,7 +78,6 @@ class SendLedger:
         number = self._batches
         self._batches += 1
         if self.store is not None:
-            self.store.set(INDEX_KEY, self._batches)
             self.store.set(
                 BATCH_KEY.format(number),
                 {"state": IN_FLIGHT, "tracking_ids": [m.tracking_id for m in batch]},
