@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -97,6 +97,9 @@ def _read_lines(path: str | None) -> Iterator[dict[str, str | None]]:
                 yield json.loads(line)
 
 
+_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
 class ResultSpool:
     """Collects JSON lines (``{"message_id", "tracking_id", ...}``) on local disk while a
     send or a poll runs, so memory stays flat however large the campaign; then inlines or
@@ -110,6 +113,16 @@ class ResultSpool:
         self._file.write(json.dumps(entry))
         self._file.write("\n")
         self.count += 1
+
+    def add_sent(self, sent: Sequence[SentMessage]) -> None:
+        """Add ``{"message_id", "tracking_id"}`` lines: the hot path of a large send."""
+        self._file.write(
+            "".join(
+                f'{{"message_id":{_json(message_id)},"tracking_id":{_json(tracking_id)}}}\n'
+                for message_id, tracking_id in sent
+            )
+        )
+        self.count += len(sent)
 
     def inline(self) -> list[dict[str, Any]]:
         self._file.seek(0)

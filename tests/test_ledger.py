@@ -61,7 +61,11 @@ def test_records_are_read_until_the_first_missing_number():
     store = MemoryStore()
     ledger = SendLedger(store)
     ledger.accept(ledger.begin(batch(1)), [SentMessage("m1", "order-1")])
-    store["cascade_send.batch.5"] = {"state": "accepted", "tracking_ids": ["x"], "message_ids": ["y"]}
+    store["cascade_send.batch.5"] = {
+        "state": "accepted",
+        "tracking_ids": ["x"],
+        "message_ids": ["y"],
+    }
     retry = SendLedger(store)
     assert retry.accepted == {"order-1": "m1"}
     retry.accept(retry.begin(batch(2)), [SentMessage("m2", "order-2")])

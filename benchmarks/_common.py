@@ -1,0 +1,97 @@
+"""Shared pieces of the benchmarks: an isolated Airflow home, the audience table, figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+# Before Airflow is imported anywhere: a private, quiet home.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="cascade-bench-home-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+
+SELECT = "SELECT id, to_phone, text FROM audience ORDER BY id"
+TEXT = "Black Friday starts now: up to -50% on everything in the app."
+BENCH_DB_CONN = "cascade_bench_db"
+
+
+def audience_db(rows: int, directory: Path | None = None) -> Path:
+    """A SQLite file with ``rows`` audience rows, pointed to by ``cascade_bench_db``."""
+    path = (directory or Path(tempfile.mkdtemp(prefix="cascade-bench-"))) / f"audience-{rows}.db"
+    if not path.exists():
+        with sqlite3.connect(path) as db:
+            db.execute(
+                "CREATE TABLE audience (id INTEGER PRIMARY KEY, to_phone TEXT NOT NULL,"
+                " text TEXT NOT NULL, message_id TEXT, sent_at TEXT)"
+            )
+            db.executemany(
+                "INSERT INTO audience (id, to_phone, text) VALUES (?, ?, ?)",
+                ((n, f"+38099{n % 10_000_000:07d}", TEXT) for n in range(1, rows + 1)),
+            )
+    os.environ[f"AIRFLOW_CONN_{BENCH_DB_CONN.upper()}"] = json.dumps(
+        {"conn_type": "sqlite", "host": str(path)}
+    )
+    return path
+
+
+class DiscardingStateStore:
+    """A task state store that keeps nothing: the ledger's own work is measured, not a DB's."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return default
+
+    def set(self, key: str, value: Any) -> None:
+        json.dumps(value)  # what a real store must do at least
+        self.writes += 1
+
+
+class RecordingTI:
+    def __init__(self) -> None:
+        self.xcom: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+
+def run_operator(**kwargs: Any) -> dict[str, Any]:
+    """``CascadeSendOperator.execute`` as a worker runs it, with a state store."""
+    from airflow_provider_cascade.operators.cascade import CascadeSendOperator
+
+    operator = CascadeSendOperator(task_id="bench", **kwargs)
+    context = {"ti": RecordingTI(), "task_state_store": DiscardingStateStore()}
+    return operator.execute(context)  # type: ignore[arg-type]
+
+
+def median(values: Iterable[float]) -> float:
+    return statistics.median(list(values))
+
+
+def repeat(runs: int, measure: Callable[[], float]) -> list[float]:
+    return [measure() for _ in range(runs)]
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from importlib.metadata import version
+
+    return (
+        f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, "
+        f"Airflow {version('apache-airflow')}, {platform.system()} {platform.machine()}"
+    )
