@@ -122,7 +122,8 @@ def main() -> None:
             lambda: operator(1, results),
         )
     print(
-        f"  ratio operator/floor: {op4 / floor:.2f} (default), {op1 / floor:.2f} (1 in flight); target >= 0.9"
+        f"  ratio operator/floor: {op4 / floor:.2f} (default),"
+        f" {op1 / floor:.2f} (1 in flight); target >= 0.9"
     )
     print(
         f"  client CPU operator/floor: {op4_cpu / floor_cpu:.2f}x (validation, ledger, result file)"
