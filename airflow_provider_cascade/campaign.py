@@ -49,7 +49,7 @@ class CampaignSettings:
     on_uncertain: OnUncertain = "resend"
     xcom_inline_limit: int = 10_000
     results_path: str | None = None
-    max_in_flight: int = 4
+    max_in_flight: int = 8
     progress_interval: float = 5.0
 
 

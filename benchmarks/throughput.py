@@ -97,7 +97,7 @@ def main() -> None:
             from pyinstrument import Profiler
 
             with Profiler() as profiler:
-                operator(4, results)
+                operator(8, results)
             profiler.print(show_all=False)
             return
         floor, floor_cpu = measure(
@@ -108,11 +108,11 @@ def main() -> None:
             lambda: raw_loop(str(db), sandbox),
         )
         op4, op4_cpu = measure(
-            "CascadeSendOperator (4 in flight)",
+            "CascadeSendOperator (8 in flight)",
             args.rows,
             args.runs,
             sandbox,
-            lambda: operator(4, results),
+            lambda: operator(8, results),
         )
         op1, _ = measure(
             "CascadeSendOperator (1 in flight)",

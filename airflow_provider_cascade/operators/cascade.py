@@ -60,7 +60,7 @@ class CascadeSendOperator(BaseOperator):
     :param route: ``standard`` (every channel in turn) or ``tg_viber`` (Telegram and Viber first).
     :param batch_size: messages per request, 1 to 1,000 (default 1,000).
     :param max_requests_per_second: client-side pacing; default the connection's (80).
-    :param max_in_flight: requests in flight at once on the pooled session (default 4),
+    :param max_in_flight: requests in flight at once on the pooled session (default 8),
         so validating the next batch overlaps the network; pacing still applies.
     :param hook_params: more :class:`CascadeHook` arguments (``max_retries``,
         ``retry_wait``, ``max_retry_wait``, ``timeout``).
@@ -129,7 +129,7 @@ class CascadeSendOperator(BaseOperator):
         route: Route | str = Route.STANDARD,
         batch_size: int = MAX_BATCH_SIZE,
         max_requests_per_second: float | None = None,
-        max_in_flight: int = 4,
+        max_in_flight: int = 8,
         hook_params: Mapping[str, Any] | None = None,
         dry_run: bool = False,
         on_invalid: OnInvalid = "fail",

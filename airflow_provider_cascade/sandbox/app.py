@@ -73,11 +73,13 @@ def create_app(state: SandboxState) -> FastAPI:
 def _send_endpoint(state: SandboxState, route: Route) -> Any:
     async def send(request: Request) -> Response:
         state.stats["requests"] += 1
+        # A rate limiter counts requests as they arrive; the latency is the answer's.
+        limited = state.rate_limited(time.monotonic())
         if state.faults.latency_ms:
             await asyncio.sleep(state.faults.latency_ms / 1000)
         if not state.authorized(_headers(request)):
             return _unauthorized(state)
-        if state.rate_limited(time.monotonic()):
+        if limited:
             state.stats["rate_limited"] += 1
             return _too_many_requests()
         fault = state.draw_fault()

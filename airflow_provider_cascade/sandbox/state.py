@@ -5,9 +5,9 @@ Plain Python, no HTTP: the FastAPI app in :mod:`.app` is a thin layer over this.
 
 from __future__ import annotations
 
+import gc
 import random
 import time
-import uuid
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -108,6 +108,7 @@ class SandboxState:
         self.fault_counts: Counter[str] = Counter()
         self._seen_tracking_ids: set[str] = set()
         self._window: deque[float] = deque()
+        self._random_ids = random.Random()  # message ids; not the fault draws' generator
         self.faults = Faults()
         self._random = random.Random()
         self.set_faults(faults or Faults())
@@ -175,11 +176,11 @@ class SandboxState:
 
     def accept(self, messages: Sequence[CascadeMessage], route: Route) -> list[SentMessage]:
         now = time.time()
+        ids = _random_uuids(len(messages), self._random_ids)
         self.stats["accepted_requests"] += 1
         list_id = self.stats["accepted_requests"]
         sent: list[SentMessage] = []
-        for message in messages:
-            message_id = str(uuid.uuid4())
+        for message, message_id in zip(messages, ids, strict=True):
             if message.tracking_id in self._seen_tracking_ids:
                 self.stats["duplicate_tracking_ids"] += 1
             self._seen_tracking_ids.add(message.tracking_id)
@@ -195,6 +196,9 @@ class SandboxState:
             )
             sent.append(SentMessage(message_id, message.tracking_id))
         self.stats["accepted"] += len(sent)
+        # The record only grows; keeping it out of the collector's passes keeps every
+        # request as fast as the first, however many messages were accepted before.
+        gc.freeze()
         return sent
 
     def status(self, message_id: str, now: float | None = None) -> dict[str, Any] | None:
@@ -238,6 +242,21 @@ class SandboxState:
             "status_requests": self.stats["status_requests"],
             "stored_messages": len(self.records),
         }
+
+
+def _random_uuids(count: int, source: random.Random) -> list[str]:
+    """``count`` random version-4 UUIDs as text (twice as fast as ``uuid.uuid4()``)."""
+    ids = []
+    for _ in range(count):
+        value = source.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET
+        text = f"{value:032x}"
+        ids.append(f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}")
+    return ids
+
+
+# Version 4 and the RFC 4122 variant, as uuid.UUID(version=4) sets them.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID4_SET = (4 << 76) | (0x8000 << 48)
 
 
 def outcome_for(phone: str) -> tuple[str | None, str]:
