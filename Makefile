@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test lint unit clean
+.PHONY: install demo test lint unit bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ test: lint
 
 unit: install
 	$(PY) -m pytest -m "not integration"
+
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[test,bench]"
+	touch $@
+
+# Benchmarks: figures and ratios into benchmarks/RESULTS.md (BENCH_ARGS=--large for 1M rows).
+bench: $(VENV)/.bench-installed
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .demo build *.egg-info

@@ -1,0 +1,71 @@
+"""Memory: peak RSS of a send of 10,000 rows against one of 1,000,000 (streamed from SQL,
+ids offloaded to a file). The difference must stay under 100 MB.
+
+    python benchmarks/memory.py [--small 10000] [--large 1000000] [--runs 3]
+
+Each send runs in a fresh child process, whose own peak RSS (getrusage) is read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+
+import _common  # noqa: F401  (sets up the Airflow home before Airflow is imported)
+from _common import BENCH_DB_CONN, SELECT, audience_db, machine, median, run_operator
+
+from airflow_provider_cascade.sandbox.client import Sandbox
+
+
+def child(rows: int, results: str) -> None:
+    result = run_operator(
+        sql=SELECT,
+        sql_conn_id=BENCH_DB_CONN,
+        from_name="Bench",
+        message_type="promo",
+        results_path=results,
+    )
+    assert result["sent"] == rows, result
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"peak_mb": peak_kb / 1024}))
+
+
+def peak_mb(rows: int, sandbox: Sandbox) -> float:
+    db = audience_db(rows)
+    sandbox.clear()
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(rows), f"file://{db.parent}/memory.jsonl"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_mb"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument("--large", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("results", nargs="?", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        audience_db(args.child)  # the connection to the file the parent made
+        child(args.child, args.results)
+        return
+    print(f"Memory, peak RSS of the sending process, {args.runs} runs (medians); {machine()}")
+    with Sandbox.start() as sandbox:
+        sandbox.set_env()
+        small = median(peak_mb(args.small, sandbox) for _ in range(args.runs))
+        large = median(peak_mb(args.large, sandbox) for _ in range(args.runs))
+    print(f"  {args.small:>9,} rows: {small:6.0f} MB")
+    print(f"  {args.large:>9,} rows: {large:6.0f} MB")
+    print(f"  difference: {large - small:.0f} MB ({large / small:.2f}x); target < 100 MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Run every benchmark and write their figures to benchmarks/RESULTS.md.
+
+    python benchmarks/run_all.py [--large]      (make bench)
+
+``--large`` sends 1,000,000 rows in the throughput benchmark instead of 100,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from _common import machine
+
+HERE = Path(__file__).resolve().parent
+# Airflow's own log lines (timestamped) are not figures.
+NOISE = re.compile(r"^\d{4}-\d\d-\d\dT|^\s*$")
+
+
+def run(script: str, *args: str) -> str:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, str(HERE / script), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=HERE,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    figures = [line for line in done.stdout.splitlines() if not NOISE.match(line)]
+    figures.append(f"  ({time.perf_counter() - started:.0f} s)")
+    text = "\n".join(figures)
+    print(f"$ python benchmarks/{script} {' '.join(args)}".rstrip())
+    print(text, flush=True)
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--large", action="store_true", help="1,000,000 rows for throughput")
+    args = parser.parse_args()
+    rows = "1000000" if args.large else "100000"
+    sections = [
+        ("The sandbox's own ceiling", run("sandbox_ceiling.py")),
+        (
+            "1. Throughput against the floor (a raw requests loop)",
+            run("throughput.py", "--rows", rows),
+        ),
+        ("2. Against HttpOperator and HttpHook", run("vs_http_operator.py")),
+        ("3. Pacing under a 20 requests/s limit with 200 ms latency", run("pacing.py")),
+        ("4. Memory: 10,000 against 1,000,000 rows", run("memory.py")),
+        ("5. DAG-parse cost", run("parse_cost.py")),
+    ]
+    command = "make bench" + (" BENCH_ARGS=--large" if args.large else "")
+    lines = [
+        "# Benchmark results",
+        "",
+        f"`{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        f"Machine: {machine()}.",
+        "Every figure is a median of its runs; every comparison a ratio measured in the same run,",
+        "against the same local sandbox (one process, one core) over loopback HTTP.",
+        "",
+    ]
+    for title, text in sections:
+        lines += [f"## {title}", "", "```", text, "```", ""]
+    (HERE / "RESULTS.md").write_text("\n".join(lines))
+    print(f"written to {HERE / 'RESULTS.md'}")
+
+
+if __name__ == "__main__":
+    main()
