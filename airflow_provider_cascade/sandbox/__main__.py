@@ -27,6 +27,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--rate-limit", type=float, help="send requests per second before 429")
     parser.add_argument(
+        "--burst", type=float, help="requests allowed in a burst (default 1.5 x --rate-limit)"
+    )
+    parser.add_argument(
         "--error-rate", type=float, default=0.0, help="share of send requests given a fault"
     )
     parser.add_argument(
@@ -46,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         kinds=[kind.strip() for kind in args.fault_kinds.split(",") if kind.strip()],
         latency_ms=args.latency_ms,
         rate_limit=args.rate_limit,
+        burst=args.burst,
         seed=args.seed,
     )
     try:

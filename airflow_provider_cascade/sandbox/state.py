@@ -8,7 +8,7 @@ from __future__ import annotations
 import gc
 import random
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,6 +36,7 @@ class Faults:
     kinds: list[str] = field(default_factory=lambda: ["500"])
     latency_ms: float = 0.0
     rate_limit: float | None = None
+    burst: float | None = None
     script: list[str | None] = field(default_factory=list)
     seed: int | None = None
 
@@ -49,6 +50,8 @@ class Faults:
             raise ValueError("latency_ms must not be negative")
         if self.rate_limit is not None and self.rate_limit <= 0:
             raise ValueError("rate_limit must be positive")
+        if self.burst is not None and self.burst < 1:
+            raise ValueError("burst must be at least 1")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +59,7 @@ class Faults:
             "kinds": list(self.kinds),
             "latency_ms": self.latency_ms,
             "rate_limit": self.rate_limit,
+            "burst": self.burst,
             "script": list(self.script),
             "seed": self.seed,
         }
@@ -107,7 +111,7 @@ class SandboxState:
         self.stats: Counter[str] = Counter()
         self.fault_counts: Counter[str] = Counter()
         self._seen_tracking_ids: set[str] = set()
-        self._window: deque[float] = deque()
+        self._bucket = _TokenBucket()
         self._random_ids = random.Random()  # message ids; not the fault draws' generator
         self.faults = Faults()
         self._random = random.Random()
@@ -135,7 +139,7 @@ class SandboxState:
         self.stats.clear()
         self.fault_counts.clear()
         self._seen_tracking_ids.clear()
-        self._window.clear()
+        self._bucket = _TokenBucket()
 
     # --- decisions for one request ------------------------------------------------------
 
@@ -148,16 +152,15 @@ class SandboxState:
         )
 
     def rate_limited(self, now: float) -> bool:
-        """Count this send request against the limit; True if it must get a 429."""
-        limit = self.faults.rate_limit
-        if limit is None:
+        """Count this send request against the limit; True if it must get a 429.
+
+        A token bucket, as the published limits read: ``rate_limit`` requests/s sustained,
+        bursts up to ``burst`` (default 1.5 x the rate, like 100/s with bursts of 150).
+        """
+        rate = self.faults.rate_limit
+        if rate is None:
             return False
-        while self._window and self._window[0] <= now - 1.0:
-            self._window.popleft()
-        if len(self._window) >= limit:
-            return True
-        self._window.append(now)
-        return False
+        return not self._bucket.take(now, rate, self.faults.burst or 1.5 * rate)
 
     def draw_fault(self) -> str | None:
         """The fault for the next send request, if any (the script first, then chance)."""
@@ -242,6 +245,23 @@ class SandboxState:
             "status_requests": self.stats["status_requests"],
             "stored_messages": len(self.records),
         }
+
+
+class _TokenBucket:
+    def __init__(self) -> None:
+        self.tokens: float | None = None  # full on first use
+        self.last = 0.0
+
+    def take(self, now: float, rate: float, capacity: float) -> bool:
+        if self.tokens is None:
+            self.tokens = capacity
+        else:
+            self.tokens = min(capacity, self.tokens + (now - self.last) * rate)
+        self.last = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
 
 
 def _random_uuids(count: int, source: random.Random) -> list[str]:

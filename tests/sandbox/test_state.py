@@ -74,18 +74,18 @@ def test_duplicate_tracking_ids_are_counted():
     assert state.snapshot()["accepted"] == 4
 
 
-def test_rate_limit_counts_a_sliding_second():
-    state = SandboxState(faults=Faults(rate_limit=2))
-    moments = (0.0, 0.1, 0.2, 0.9, 1.05, 1.2, 1.3)
+def test_rate_limit_is_a_token_bucket_with_a_burst():
+    state = SandboxState(faults=Faults(rate_limit=2, burst=3))
+    # Three at once (the burst), then one token every half second.
+    moments = (0.0, 0.0, 0.0, 0.1, 0.5, 0.6, 1.0, 1.5)
     assert [state.rate_limited(t) for t in moments] == [
-        False,
-        False,
-        True,
-        True,
-        False,
-        False,
-        True,
+        False, False, False, True, False, True, False, False,
     ]
+
+
+def test_burst_defaults_to_one_and_a_half_times_the_rate():
+    state = SandboxState(faults=Faults(rate_limit=10))
+    assert sum(not state.rate_limited(0.0) for _ in range(20)) == 15
 
 
 def test_script_comes_before_chance():
