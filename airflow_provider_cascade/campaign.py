@@ -132,14 +132,17 @@ class Campaign:
                 "%d message(s) were accepted by an earlier try: not sent again",
                 len(pending.held),
             )
+        # Free a slot first: the finished batch's outcome and this batch's start then
+        # reach the state store in one write, before this batch's request leaves.
+        while len(self._in_flight) >= self.settings.max_in_flight:
+            self._complete(self._in_flight.popleft())
         if pending.batch:
             pending.number = self.ledger.begin(pending.batch)
+            self.ledger.flush()
             pending.future = self._pool.submit(
                 self.hook.send_batch, pending.batch, self.settings.route
             )
         self._in_flight.append(pending)
-        while len(self._in_flight) >= self.settings.max_in_flight:
-            self._complete(self._in_flight.popleft())
 
     @property
     def skip_uncertain(self) -> bool:
@@ -184,6 +187,7 @@ class Campaign:
     def _drain(self) -> None:
         while self._in_flight:
             self._complete(self._in_flight.popleft())
+        self.ledger.flush()
 
     def _drain_after_error(self) -> None:
         """Record what the batches still in flight did, so that none is left unknown."""
@@ -192,6 +196,7 @@ class Campaign:
                 self._complete(self._in_flight.popleft())
             except Exception as other:  # the first error is the one raised
                 self.log.error("Another batch failed too: %s", other)
+        self.ledger.flush()
 
     def _make_room_for(self, count: int) -> None:
         limit = self.settings.xcom_inline_limit

@@ -1,9 +1,14 @@
 """Durable progress of one send, so a retried task never sends a message twice.
 
-Each batch is written to Airflow's task state store (3.3+: ``context["task_state_store"]``,
-which survives retries) BEFORE its request goes out (``in_flight``) and again once the
-service answered (``accepted`` with its message ids, ``in_doubt``, or ``not_sent``). A
-retry reads every record back, by tracking id: accepted messages are restored, not sent;
+What happens to each batch is an event: ``in_flight`` (about to be sent), ``accepted``
+(with its message ids), ``in_doubt`` or ``not_sent``. Events are written to Airflow's task
+state store (3.3+: ``context["task_state_store"]``, which survives retries) in numbered log
+entries; :meth:`SendLedger.flush` writes all pending events in ONE store call, because each
+call is a round trip to the API server and its database. The caller flushes before every
+request, so an ``in_flight`` event is durable before its request leaves, and the outcome
+of the batches finished meanwhile is recorded with it.
+
+A retry reads the log back, by tracking id: accepted messages are restored, not sent;
 messages of a batch left ``in_flight`` (the worker died mid-request) or ``in_doubt`` are
 the caller's to re-send or to skip.
 
@@ -17,9 +22,9 @@ from typing import Any, Protocol
 
 from airflow_provider_cascade.messages import CascadeMessage, SentMessage
 
-# One key per batch, numbered from 0 with no gaps (each is written before its request),
-# so a retry reads them back in order until the first missing number.
-BATCH_KEY = "cascade_send.batch.{}"
+# Log entries are numbered from 0 with no gaps, so a retry reads them back in order until
+# the first missing number.
+LOG_KEY = "cascade_send.log.{}"
 
 IN_FLIGHT = "in_flight"
 ACCEPTED = "accepted"
@@ -37,22 +42,30 @@ class SendLedger:
     """What earlier tries of this task sent, and the record of this one.
 
     :param store: the task state store, or None where Airflow has none.
+    :param record_in_flight: write ``in_flight`` events. Needed to keep a batch a killed
+        worker was sending from being sent again (at-most-once); at-least-once sends it
+        again anyway, so it can save the writes.
     """
 
-    def __init__(self, store: StateStore | None) -> None:
+    def __init__(self, store: StateStore | None, *, record_in_flight: bool = True) -> None:
         self.store = store
+        self.record_in_flight = record_in_flight
         # What EARLIER tries did (this try's progress is only written, never held here,
         # so memory does not grow with the campaign).
         self.accepted: dict[str, str] = {}  # tracking id -> message id
         self.uncertain: set[str] = set()
+        self._entries = 0
         self._batches = 0
+        self._pending: list[dict[str, Any]] = []
         if store is not None:
             self._load(store)
         #: True when an earlier try of this task left records behind.
-        self.resumed = self._batches > 0
+        self.resumed = self._entries > 0
 
     @classmethod
-    def from_context(cls, context: Mapping[str, Any], log: Any) -> SendLedger:
+    def from_context(
+        cls, context: Mapping[str, Any], log: Any, *, record_in_flight: bool = True
+    ) -> SendLedger:
         store = context.get("task_state_store")
         if store is None:
             log.warning(
@@ -60,46 +73,55 @@ class SendLedger:
                 "which batches an earlier try sent, and may send them again. Use mark_sent_sql "
                 "with a SQL source that selects only unsent rows to stay idempotent."
             )
-        return cls(store)
+        return cls(store, record_in_flight=record_in_flight)
 
     def _load(self, store: StateStore) -> None:
-        while isinstance(record := store.get(BATCH_KEY.format(self._batches)), dict):
-            self._batches += 1
-            ids: list[str] = record.get("tracking_ids") or []
-            if record.get("state") == ACCEPTED:
-                self.accepted.update(zip(ids, record["message_ids"], strict=True))
-                self.uncertain.difference_update(ids)
-            elif record.get("state") in (IN_FLIGHT, IN_DOUBT):
-                self.uncertain.update(ids)
+        while isinstance(entry := store.get(LOG_KEY.format(self._entries)), dict):
+            self._entries += 1
+            for event in entry.get("events") or []:
+                self._batches = max(self._batches, int(event["batch"]) + 1)
+                ids: list[str] = event.get("tracking_ids") or []
+                if event.get("state") == ACCEPTED:
+                    self.accepted.update(zip(ids, event["message_ids"], strict=True))
+                    self.uncertain.difference_update(ids)
+                elif event.get("state") in (IN_FLIGHT, IN_DOUBT):
+                    self.uncertain.update(ids)
+                elif event.get("state") == NOT_SENT:
+                    self.uncertain.difference_update(ids)
         self.uncertain.difference_update(self.accepted)
 
     def begin(self, batch: Sequence[CascadeMessage]) -> int:
-        """Record ``batch`` as in flight; call right before its request. Returns its number."""
+        """Number the batch and note it in flight; flush before its request. Returns the number."""
         number = self._batches
         self._batches += 1
-        if self.store is not None:
-            self.store.set(
-                BATCH_KEY.format(number),
-                {"state": IN_FLIGHT, "tracking_ids": [m.tracking_id for m in batch]},
-            )
+        if self.record_in_flight:
+            self._note(number, IN_FLIGHT, [m.tracking_id for m in batch])
         return number
 
     def finish(self, number: int, batch: Sequence[CascadeMessage], state: str) -> None:
-        """Record that the batch was not sent, or is in doubt."""
-        if self.store is not None:
-            self.store.set(
-                BATCH_KEY.format(number),
-                {"state": state, "tracking_ids": [m.tracking_id for m in batch]},
-            )
+        """Note that the batch was not sent, or is in doubt."""
+        self._note(number, state, [m.tracking_id for m in batch])
 
     def accept(self, number: int, sent: Sequence[SentMessage]) -> None:
-        """Record the service's message ids for the batch."""
+        """Note the service's message ids for the batch."""
+        self._note(
+            number,
+            ACCEPTED,
+            [s.tracking_id for s in sent],
+            message_ids=[s.message_id for s in sent],
+        )
+
+    def flush(self) -> None:
+        """Write every pending event in one store call."""
+        if not self._pending or self.store is None:
+            self._pending.clear()
+            return
+        self.store.set(LOG_KEY.format(self._entries), {"events": self._pending})
+        self._entries += 1
+        self._pending = []
+
+    def _note(self, number: int, state: str, tracking_ids: list[str], **extra: Any) -> None:
         if self.store is not None:
-            self.store.set(
-                BATCH_KEY.format(number),
-                {
-                    "state": ACCEPTED,
-                    "tracking_ids": [s.tracking_id for s in sent],
-                    "message_ids": [s.message_id for s in sent],
-                },
+            self._pending.append(
+                {"batch": number, "state": state, "tracking_ids": tracking_ids, **extra}
             )

@@ -207,7 +207,13 @@ class CascadeSendOperator(BaseOperator):
             resend_uncertain=self.on_uncertain == "resend",
             **self.hook_params,
         )
-        ledger = SendLedger(None) if self.is_dry_run else SendLedger.from_context(context, self.log)
+        ledger = (
+            SendLedger(None)
+            if self.is_dry_run
+            else SendLedger.from_context(
+                context, self.log, record_in_flight=self.on_uncertain == "skip"
+            )
+        )
         if ledger.resumed:
             self.log.info(
                 "Resuming: %d message(s) were accepted by an earlier try and will not be sent "

@@ -101,7 +101,8 @@ class TestCampaign:
     def test_a_batch_left_in_flight_is_resent_or_skipped(self):
         store = MemoryStore()
         ledger = SendLedger(store)
-        ledger.begin(campaign(FakeHook()).check(raw_batches(2, 2)[0]))  # killed mid-request
+        ledger.begin(campaign(FakeHook()).check(raw_batches(2, 2)[0]))
+        ledger.flush()  # as before every request; then the worker is killed mid-request
 
         resend = FakeHook()
         assert campaign(resend, MemoryStore(store)).run(raw_batches(2, 2)).sent == 2

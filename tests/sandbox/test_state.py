@@ -79,7 +79,14 @@ def test_rate_limit_is_a_token_bucket_with_a_burst():
     # Three at once (the burst), then one token every half second.
     moments = (0.0, 0.0, 0.0, 0.1, 0.5, 0.6, 1.0, 1.5)
     assert [state.rate_limited(t) for t in moments] == [
-        False, False, False, True, False, True, False, False,
+        False,
+        False,
+        False,
+        True,
+        False,
+        True,
+        False,
+        False,
     ]
 
 
