@@ -13,8 +13,9 @@ from fastapi import FastAPI, Request, Response
 
 from airflow_provider_cascade.exceptions import CascadeValidationError
 from airflow_provider_cascade.messages import Route, parse_messages
-from airflow_provider_cascade.sandbox.state import SandboxState
+from airflow_provider_cascade.sandbox.state import REPLY_LOST_KINDS, SandboxState
 
+_BAD_GATEWAY = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 #: Where the sandbox's uvicorn protocol puts the connection, so a fault can reset it.
 TRANSPORT_KEY = "cascade_sandbox.transport"
 
@@ -92,6 +93,10 @@ def _send_endpoint(state: SandboxState, route: Route) -> Any:
         if fault in ("429", "429_retry_after"):
             state.stats["rate_limited"] += 1
             return _too_many_requests(retry_after=1 if fault == "429_retry_after" else None)
+        if fault == "html_502":
+            return Response(_BAD_GATEWAY, status_code=502, media_type="text/html")
+        if fault == "401":
+            return _unauthorized(state)
 
         try:
             payload = json.loads(await request.body())
@@ -108,10 +113,21 @@ def _send_endpoint(state: SandboxState, route: Route) -> Any:
             first = error.problems[0]
             return _error(400, first.code, str(first), first.field)
 
-        sent = state.accept(messages, route)
+        sent = state.accept(messages, route, reply_lost=fault in REPLY_LOST_KINDS)
+        answer = [entry.to_wire() for entry in sent]
         if fault == "response_lost":
             return await _reset(request)
-        return _json(200, [entry.to_wire() for entry in sent])
+        if fault == "slow":
+            await asyncio.sleep(state.faults.slow_seconds)
+        elif fault == "bad_json":
+            return Response("<html><body>OK</body></html>", media_type="text/html")
+        elif fault == "json_object":
+            return _json(200, {"status": "accepted", "count": len(answer)})
+        elif fault == "short_reply":
+            return _json(200, answer[:-1])
+        elif fault == "no_message_id":
+            return _json(200, [{"trackinId": answer[0]["trackinId"]}, *answer[1:]])
+        return _json(200, answer)
 
     send.__name__ = f"send_{route.value}"
     return send

@@ -17,7 +17,25 @@ from typing import Any
 from airflow_provider_cascade.messages import CascadeMessage, Route, SentMessage
 
 #: What the sandbox can do to a send request instead of answering it normally.
-FAULT_KINDS = ("500", "429", "429_retry_after", "reset", "response_lost")
+FAULT_KINDS = (
+    "500",  # server error, nothing accepted
+    "429",  # rate limited, no Retry-After
+    "429_retry_after",  # rate limited, Retry-After: 1
+    "reset",  # connection reset before the request is read: nothing accepted
+    "html_502",  # a proxy's HTML 502: nothing accepted
+    "401",  # credentials refused (as if revoked mid-campaign)
+    # Accepted, but the answer never arrives whole: the client cannot know.
+    "response_lost",  # connection reset after accepting
+    "slow",  # the answer comes after slow_seconds (past a client's read timeout)
+    "bad_json",  # 200 with a body that is not JSON
+    "json_object",  # 200 with a JSON object instead of the array
+    "short_reply",  # 200 with one entry fewer than messages
+    "no_message_id",  # 200 with an entry lacking its messageId
+)
+#: The faults after which the sandbox holds the messages though the client got no answer.
+REPLY_LOST_KINDS = frozenset(
+    {"response_lost", "slow", "bad_json", "json_object", "short_reply", "no_message_id"}
+)
 #: The channels in the order the cascade tries them.
 CHANNELS = ("telegram", "viber", "viber_business", "rcs", "sms")
 FINAL_STATUSES = ("delivered", "undeliverable", "permanenterror")
@@ -37,6 +55,7 @@ class Faults:
     latency_ms: float = 0.0
     rate_limit: float | None = None
     burst: float | None = None
+    slow_seconds: float = 5.0
     script: list[str | None] = field(default_factory=list)
     seed: int | None = None
 
@@ -60,6 +79,7 @@ class Faults:
             "latency_ms": self.latency_ms,
             "rate_limit": self.rate_limit,
             "burst": self.burst,
+            "slow_seconds": self.slow_seconds,
             "script": list(self.script),
             "seed": self.seed,
         }
@@ -77,6 +97,7 @@ class Record:
     list_id: int
     accepted_at: float
     scheduled_for: float | None
+    reply_lost: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +108,7 @@ class Record:
             "route": self.route,
             "accepted_at": _iso(self.accepted_at),
             "scheduled_sent": _iso(self.scheduled_for) if self.scheduled_for else None,
+            "reply_lost": self.reply_lost,
         }
 
 
@@ -177,7 +199,10 @@ class SandboxState:
 
     # --- accepting and reporting --------------------------------------------------------
 
-    def accept(self, messages: Sequence[CascadeMessage], route: Route) -> list[SentMessage]:
+    def accept(
+        self, messages: Sequence[CascadeMessage], route: Route, *, reply_lost: bool = False
+    ) -> list[SentMessage]:
+        """Record the messages; ``reply_lost`` marks those whose answer a fault will spoil."""
         now = time.time()
         ids = _random_uuids(len(messages), self._random_ids)
         self.stats["accepted_requests"] += 1
@@ -196,6 +221,7 @@ class SandboxState:
                 list_id=list_id,
                 accepted_at=now,
                 scheduled_for=_timestamp(message.scheduled_sent),
+                reply_lost=reply_lost,
             )
             sent.append(SentMessage(message_id, message.tracking_id))
         self.stats["accepted"] += len(sent)

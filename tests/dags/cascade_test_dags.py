@@ -213,3 +213,31 @@ with DAG("cascade_failure_alert", schedule=None, start_date=START) as failure_al
         raise RuntimeError("the orders table is locked")
 
     load_orders()
+
+
+def _killable(dag_id: str, **send_kwargs: object) -> DAG:
+    """A slow multi-batch send (the tests add latency) that a test SIGKILLs mid-way."""
+    with DAG(dag_id, schedule=None, start_date=START) as dag:
+        CascadeSendOperator(
+            task_id="send",
+            from_name="App",
+            message_type="transaction",
+            batch_size=100,
+            max_in_flight=1,
+            **send_kwargs,
+        )
+    return dag
+
+
+KILLED_MESSAGES = [
+    {"tracking_id": f"kill-{n}", "to_phone": f"+38050{n:07d}", "text": "Your code"}
+    for n in range(2_000)
+]
+killed_skip = _killable("cascade_killed_skip", messages=KILLED_MESSAGES, on_uncertain="skip")
+killed_resend = _killable("cascade_killed_resend", messages=KILLED_MESSAGES)
+killed_outbox = _killable(
+    "cascade_killed_outbox",
+    sql=OUTBOX_SELECT,
+    sql_conn_id="cascade_test_sqlite",
+    mark_sent_sql=MARK_SENT,
+)
