@@ -298,13 +298,13 @@ def check_messages(
                 )
                 continue
         except CascadeValidationError as error:
-            problems.extend(replace(p, ref=where) if p.ref == _NO_ID else p for p in error.problems)
+            problems.extend(replace(p, ref=_where(where, p.ref, label)) for p in error.problems)
             continue
         key = hash(message.tracking_id)
         if key in seen:
             problems.append(
                 Problem(
-                    message.tracking_id,
+                    _where(where, message.tracking_id, label),
                     "id",
                     f"is used more than once in one send (again at {where})",
                     "DUPLICATE_ID",
@@ -341,6 +341,14 @@ def parse_send_response(payload: Any, batch: Sequence[CascadeMessage]) -> list[S
 
 _NO_ID = "(message without a usable id)"
 _Issue = tuple[str, str, str]  # wire field, rule, code
+
+
+def _where(position: str, ref: str, label: str) -> str:
+    """How a problem names its message: the tracking id; a SQL row also by its number,
+    since ids like ``17`` are easily taken for positions."""
+    if ref == _NO_ID:
+        return position
+    return ref if label == "message" else f"{position} ({ref})"
 
 
 def _usable_id(value: object) -> bool:
