@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test lint unit bench clean
+.PHONY: install demo test lint unit bench soak clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 # Benchmarks: figures and ratios into benchmarks/RESULTS.md (BENCH_ARGS=--large for 1M rows).
 bench: $(VENV)/.bench-installed
 	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
+
+# The long fault soak: 100,000 messages under 20% injected faults (CI runs 10,000).
+soak: install
+	CASCADE_SOAK_MESSAGES=100000 $(PY) -m pytest tests/reliability/test_fault_soak.py
 
 clean:
 	rm -rf $(VENV) .demo build *.egg-info
