@@ -8,6 +8,7 @@ PY := $(VENV)/bin/python
 .PHONY: install demo test lint unit bench soak clean
 
 $(VENV)/.installed: pyproject.toml
+	bash scripts/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test]"

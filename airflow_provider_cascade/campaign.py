@@ -166,7 +166,7 @@ class Campaign:
             self.ledger.finish(number, batch, IN_DOUBT)
             if not self.skip_uncertain:
                 raise CascadeBatchInDoubtError(
-                    f"{error}; a retry of this task sends it again (on_uncertain='resend')",
+                    f"{error.reason}; a retry of this task sends it again (on_uncertain='resend')",
                     tracking_ids=error.tracking_ids,
                     status=error.status,
                 ) from error

@@ -108,6 +108,7 @@ class CascadeBatchInDoubtError(CascadeServerError):
         self, message: str, *, tracking_ids: Sequence[str], status: int | None = None
     ) -> None:
         self.tracking_ids = list(tracking_ids)
+        self.reason = message
         super().__init__(
             f"{message}; batch of {len(self.tracking_ids)} message(s) in doubt "
             f"({_preview(self.tracking_ids)})",

@@ -64,15 +64,23 @@ class SqlSource:
     Columns map to message fields by name (``id``/``tracking_id``, ``from_name``,
     ``to_phone``, ``message_type``, ``text``, ``ttl``, ``scheduled_sent``,
     ``survey_options``; any case; the API's own names work too). A column that names no
-    field is an error before anything is sent. The same connection runs ``mark_sent_sql``
-    (one parameter set per accepted message) and commits after each batch.
+    field is an error before anything is sent.
+
+    Where the driver would otherwise load the whole result into memory before the first
+    ``fetchmany`` (psycopg 2 and 3, mysqlclient, PyMySQL), rows come through a server-side
+    cursor, and ``mark_sent_sql`` runs on a second connection, committed per batch, so
+    that writing back neither disturbs the stream nor waits for it to end. Other drivers
+    (SQLite...) stream with ``fetchmany`` and write back on the same connection.
     """
 
     def __init__(self, conn_id: str, sql: str, parameters: Any = None) -> None:
         self.conn_id = conn_id
         self.sql = sql
         self.parameters = parameters
+        self._hook: Any = None
         self._conn: Any = None
+        self._writer: Any = None
+        self._server_side = False
 
     def __enter__(self) -> SqlSource:
         from airflow.providers.common.compat.sdk import BaseHook
@@ -84,33 +92,65 @@ class SqlSource:
                 f"connection {self.conn_id!r} is a {type(hook).__name__}, not a SQL (DbApiHook) "
                 "connection: sql= needs a database connection"
             )
+        self._hook = hook
         self._conn = hook.get_conn()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        for conn in (self._writer, self._conn):
+            if conn is not None:
+                conn.close()
+        self._conn = self._writer = None
+
+    @property
+    def driver(self) -> str:
+        """The DB-API module of the connection: ``psycopg2``, ``psycopg``, ``MySQLdb``..."""
+        return type(self._conn).__module__.split(".")[0]
+
+    def _stream_cursor(self) -> tuple[Any, bool]:
+        """A cursor that streams, and whether it is server-side."""
+        driver = self.driver
+        if driver in ("psycopg2", "psycopg"):
+            return self._conn.cursor(name="cascade_send_stream"), True
+        if driver == "MySQLdb":
+            from MySQLdb.cursors import SSCursor
+
+            return self._conn.cursor(SSCursor), True
+        if driver == "pymysql":
+            from pymysql.cursors import SSCursor as PyMySQLSSCursor
+
+            return self._conn.cursor(PyMySQLSSCursor), True
+        return self._conn.cursor(), False
 
     def batches(self, batch_size: int) -> Generator[RawBatch, None, None]:
-        with closing(self._conn.cursor()) as cursor:
+        cursor, server_side = self._stream_cursor()
+        self._server_side = server_side
+        with closing(cursor):
             if self.parameters:
                 cursor.execute(self.sql, self.parameters)
             else:
                 cursor.execute(self.sql)
+            # A server-side cursor may only describe its columns once rows were fetched.
+            rows = cursor.fetchmany(batch_size)
             columns = _message_columns([column[0] for column in cursor.description or ()])
             position = 1
-            while rows := cursor.fetchmany(batch_size):
+            while rows:
                 yield RawBatch(
                     "row", position, [dict(zip(columns, row, strict=True)) for row in rows]
                 )
                 position += len(rows)
+                rows = cursor.fetchmany(batch_size)
 
     def write_back(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run ``sql`` once per row (named parameters) and commit."""
-        with closing(self._conn.cursor()) as cursor:
+        conn = self._conn
+        if self._server_side:
+            if self._writer is None:
+                self._writer = self._hook.get_conn()
+            conn = self._writer
+        with closing(conn.cursor()) as cursor:
             cursor.executemany(sql, rows)
-        self._conn.commit()
+        conn.commit()
 
 
 def _message_columns(names: Sequence[str]) -> list[str]:

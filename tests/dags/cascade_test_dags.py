@@ -7,6 +7,7 @@ and ``cascade_test_sqlite`` (a SQLite file with an ``outbox`` table).
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, task
@@ -241,3 +242,40 @@ killed_outbox = _killable(
     sql_conn_id="cascade_test_sqlite",
     mark_sent_sql=MARK_SENT,
 )
+
+
+# The production databases: the same outbox on PostgreSQL and MariaDB/MySQL (both drivers
+# take %(name)s parameters). Connections cascade_test_postgres / cascade_test_mysql.
+DB_OUTBOX_SELECT = (
+    "SELECT id, to_phone, text, ttl, scheduled_sent, survey_options, message_type"
+    " FROM cascade_outbox WHERE message_id IS NULL ORDER BY id"
+)
+DB_MARK_SENT = (
+    "UPDATE cascade_outbox SET message_id = %(message_id)s, sent_at = %(sent_at)s"
+    " WHERE id = %(tracking_id)s"
+)
+
+
+def _db_outbox(database: str, suffix: str = "", **send_kwargs: Any) -> DAG:
+    with DAG(f"cascade_{database}_outbox{suffix}", schedule=None, start_date=START) as dag:
+        CascadeSendOperator(
+            task_id="send",
+            sql=DB_OUTBOX_SELECT,
+            sql_conn_id=f"cascade_test_{database}",
+            mark_sent_sql=DB_MARK_SENT,
+            from_name="YourBrand",
+            message_type="promo",
+            results_path="file:///tmp/cascade-test-results/{{ dag.dag_id }}-{{ run_id }}.jsonl",
+            hook_params=FAST_RETRIES,
+            retries=1,
+            retry_delay=timedelta(seconds=0),
+            **send_kwargs,
+        )
+    return dag
+
+
+postgres_outbox = _db_outbox("postgres")
+mysql_outbox = _db_outbox("mysql")
+# One request at a time: the sandbox's fault script then hits a known batch.
+postgres_outbox_serial = _db_outbox("postgres", "_serial", max_in_flight=1)
+mysql_outbox_serial = _db_outbox("mysql", "_serial", max_in_flight=1)
