@@ -46,6 +46,40 @@ def audience_db(rows: int) -> Path:
     return path
 
 
+def audience_postgres(rows: int) -> None:
+    """The same audience in PostgreSQL (127.0.0.1:5432, database ``test``), for
+    ``cascade_bench_db``; made with generate_series, reused when it already has ``rows``."""
+    import psycopg2
+
+    os.environ[f"AIRFLOW_CONN_{BENCH_DB_CONN.upper()}"] = json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": "127.0.0.1",
+            "port": 5432,
+            "login": "postgres",
+            "schema": "test",
+        }
+    )
+    table = f"audience_{rows}"
+    with (
+        psycopg2.connect(host="127.0.0.1", user="postgres", dbname="test") as db,
+        db.cursor() as cur,
+    ):
+        cur.execute("SELECT to_regclass(%s)", (table,))
+        if cur.fetchone()[0] is None:
+            cur.execute(
+                f"CREATE TABLE {table} AS SELECT n AS id,"
+                f" '+38099' || lpad(mod(n, 10000000)::text, 7, '0') AS to_phone, %s AS text,"
+                f" NULL::text AS message_id, NULL::text AS sent_at"
+                f" FROM generate_series(1, %s) AS n",
+                (TEXT, rows),
+            )
+
+
+def select_for(rows: int, source: str) -> str:
+    return SELECT if source == "sqlite" else SELECT.replace("audience", f"audience_{rows}")
+
+
 class DiscardingStateStore:
     """A task state store that keeps nothing: the ledger's own work is measured, not a DB's."""
 

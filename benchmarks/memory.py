@@ -15,14 +15,30 @@ import subprocess
 import sys
 
 import _common  # noqa: F401  (sets up the Airflow home before Airflow is imported)
-from _common import BENCH_DB_CONN, SELECT, audience_db, machine, median, run_operator
+from _common import (
+    BENCH_DB_CONN,
+    BENCH_DIR,
+    audience_db,
+    audience_postgres,
+    machine,
+    median,
+    run_operator,
+    select_for,
+)
 
 from airflow_provider_cascade.sandbox.client import Sandbox
 
 
-def child(rows: int, results: str) -> None:
+def prepare(rows: int, source: str) -> None:
+    if source == "postgres":
+        audience_postgres(rows)
+    else:
+        audience_db(rows)
+
+
+def child(rows: int, source: str, results: str) -> None:
     result = run_operator(
-        sql=SELECT,
+        sql=select_for(rows, source),
         sql_conn_id=BENCH_DB_CONN,
         from_name="Bench",
         message_type="promo",
@@ -33,11 +49,12 @@ def child(rows: int, results: str) -> None:
     print(json.dumps({"peak_mb": peak_kb / 1024}))
 
 
-def peak_mb(rows: int, sandbox: Sandbox) -> float:
-    db = audience_db(rows)
+def peak_mb(rows: int, source: str, sandbox: Sandbox) -> float:
+    prepare(rows, source)
     sandbox.clear()
+    results = f"file://{BENCH_DIR}/memory.jsonl"
     out = subprocess.run(
-        [sys.executable, __file__, "--child", str(rows), f"file://{db.parent}/memory.jsonl"],
+        [sys.executable, __file__, "--child", str(rows), "--source", source, results],
         capture_output=True,
         text=True,
         check=True,
@@ -50,18 +67,22 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--source", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("results", nargs="?", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        audience_db(args.child)  # the connection to the file the parent made
-        child(args.child, args.results)
+        prepare(args.child, args.source)  # the connection to what the parent made
+        child(args.child, args.source, args.results)
         return
-    print(f"Memory, peak RSS of the sending process, {args.runs} runs (medians); {machine()}")
+    print(
+        f"Memory, peak RSS of the sending process, rows from {args.source},"
+        f" {args.runs} runs (medians); {machine()}"
+    )
     with Sandbox.start() as sandbox:
         sandbox.set_env()
-        small = median(peak_mb(args.small, sandbox) for _ in range(args.runs))
-        large = median(peak_mb(args.large, sandbox) for _ in range(args.runs))
+        small = median(peak_mb(args.small, args.source, sandbox) for _ in range(args.runs))
+        large = median(peak_mb(args.large, args.source, sandbox) for _ in range(args.runs))
     print(f"  {args.small:>9,} rows: {small:6.0f} MB")
     print(f"  {args.large:>9,} rows: {large:6.0f} MB")
     print(f"  difference: {large - small:.0f} MB ({large / small:.2f}x); target < 100 MB")
