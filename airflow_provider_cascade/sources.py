@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_cascade.exceptions import CascadeError, CascadeValidationError, Problem
-from airflow_provider_cascade.messages import CascadeMessage, field_for_column
+from airflow_provider_cascade.messages import FIELDS, CascadeMessage, field_for_column
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,4 @@ def _message_columns(names: Sequence[str]) -> list[str]:
     return fields
 
 
-_NOT_A_FIELD = (
-    "is a column that names no message field (select only id/tracking_id, from_name, "
-    "to_phone, message_type, text, ttl, scheduled_sent, survey_options)"
-)
+_NOT_A_FIELD = f"is a column that names no message field (select only id, {', '.join(FIELDS)})"

@@ -80,6 +80,18 @@ def select_for(rows: int, source: str) -> str:
     return SELECT if source == "sqlite" else SELECT.replace("audience", f"audience_{rows}")
 
 
+def hand_built_message(row_id: int, phone: str, text: str) -> dict[str, Any]:
+    """One message in the API's wire shape, as a user without this provider builds it."""
+    return {
+        "id": str(row_id),
+        "fromName": "Bench",
+        "toPhone": phone,
+        "messageType": "promo",
+        "text": text,
+        "ttl": 259_200,
+    }
+
+
 class DiscardingStateStore:
     """A task state store that keeps nothing: the ledger's own work is measured, not a DB's."""
 

@@ -18,7 +18,15 @@ from collections.abc import Callable
 
 import _common  # noqa: F401  (sets up the Airflow home before Airflow is imported)
 import requests
-from _common import BENCH_DB_CONN, SELECT, audience_db, machine, median, run_operator
+from _common import (
+    BENCH_DB_CONN,
+    SELECT,
+    audience_db,
+    hand_built_message,
+    machine,
+    median,
+    run_operator,
+)
 
 from airflow_provider_cascade.messages import Route
 from airflow_provider_cascade.sandbox.client import Sandbox
@@ -34,19 +42,7 @@ def raw_loop(db_path: str, sandbox: Sandbox) -> None:
         )
         cursor = db.execute(SELECT)
         while rows := cursor.fetchmany(BATCH):
-            body = json.dumps(
-                [
-                    {
-                        "id": str(row_id),
-                        "fromName": "Bench",
-                        "toPhone": phone,
-                        "messageType": "promo",
-                        "text": text,
-                        "ttl": 259_200,
-                    }
-                    for row_id, phone, text in rows
-                ]
-            ).encode()
+            body = json.dumps([hand_built_message(*row) for row in rows]).encode()
             session.post(url, data=body, timeout=60).raise_for_status()
 
 

@@ -23,7 +23,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import _common  # noqa: F401  (sets up the Airflow home before Airflow is imported)
-from _common import BENCH_DB_CONN, SELECT, audience_db, machine, median, run_operator
+from _common import (
+    BENCH_DB_CONN,
+    SELECT,
+    audience_db,
+    hand_built_message,
+    machine,
+    median,
+    run_operator,
+)
 
 # Before Airflow reads its configuration: the benchmark's two DAGs are the DAG bundle.
 DAGS_FOLDER = Path(tempfile.mkdtemp(prefix="cascade-bench-dags-"))
@@ -130,17 +138,9 @@ def main() -> None:
 
         def per_message() -> None:
             sandbox.clear()
-            for row_id, phone, text in rows:
-                body = {
-                    "id": str(row_id),
-                    "fromName": "Bench",
-                    "toPhone": phone,
-                    "messageType": "promo",
-                    "text": text,
-                    "ttl": 259_200,
-                }
+            for row in rows:
                 HttpHook(method="POST", http_conn_id="sandbox_http").run(
-                    Route.STANDARD.path, data=json.dumps([body])
+                    Route.STANDARD.path, data=json.dumps([hand_built_message(*row)])
                 )
 
         def operator_small() -> None:

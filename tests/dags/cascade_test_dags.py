@@ -75,54 +75,31 @@ with DAG("cascade_json_string_send", schedule=None, start_date=START) as json_st
     )
 
 
-with DAG("cascade_sql_outbox", schedule=None, start_date=START) as sql_outbox:
-    CascadeSendOperator(
-        task_id="send",
-        sql=OUTBOX_SELECT,
-        sql_conn_id="cascade_test_sqlite",
-        mark_sent_sql=MARK_SENT,
-        from_name="YourBrand",
-        message_type="promo",
-        scheduled_sent="{{ data_interval_end.add(hours=2) }}",
-        results_path="file:///tmp/cascade-test-results/{{ run_id }}.jsonl",
-    )
+def _outbox_send(dag_id: str, **send_kwargs: Any) -> DAG:
+    """A promo send from the SQLite outbox (connection cascade_test_sqlite)."""
+    with DAG(dag_id, schedule=None, start_date=START) as dag:
+        CascadeSendOperator(
+            task_id="send",
+            sql=OUTBOX_SELECT,
+            sql_conn_id="cascade_test_sqlite",
+            from_name="YourBrand",
+            message_type="promo",
+            **send_kwargs,
+        )
+    return dag
 
 
-with DAG("cascade_sql_skip_invalid", schedule=None, start_date=START) as sql_skip_invalid:
-    CascadeSendOperator(
-        task_id="send",
-        sql=OUTBOX_SELECT,
-        sql_conn_id="cascade_test_sqlite",
-        mark_sent_sql=MARK_SENT,
-        from_name="YourBrand",
-        message_type="promo",
-        batch_size=100,
-        on_invalid="skip",
-    )
-
-
-with DAG("cascade_sql_fail_invalid", schedule=None, start_date=START) as sql_fail_invalid:
-    CascadeSendOperator(
-        task_id="send",
-        sql=OUTBOX_SELECT,
-        sql_conn_id="cascade_test_sqlite",
-        mark_sent_sql=MARK_SENT,
-        from_name="YourBrand",
-        message_type="promo",
-        batch_size=100,
-    )
-
-
-with DAG("cascade_dry_run", schedule=None, start_date=START) as dry_run:
-    CascadeSendOperator(
-        task_id="send",
-        sql=OUTBOX_SELECT,
-        sql_conn_id="cascade_test_sqlite",
-        from_name="YourBrand",
-        message_type="promo",
-        dry_run=True,
-        xcom_inline_limit=100_000,
-    )
+sql_outbox = _outbox_send(
+    "cascade_sql_outbox",
+    mark_sent_sql=MARK_SENT,
+    scheduled_sent="{{ data_interval_end.add(hours=2) }}",
+    results_path="file:///tmp/cascade-test-results/{{ run_id }}.jsonl",
+)
+sql_skip_invalid = _outbox_send(
+    "cascade_sql_skip_invalid", mark_sent_sql=MARK_SENT, batch_size=100, on_invalid="skip"
+)
+sql_fail_invalid = _outbox_send("cascade_sql_fail_invalid", mark_sent_sql=MARK_SENT, batch_size=100)
+dry_run = _outbox_send("cascade_dry_run", dry_run=True, xcom_inline_limit=100_000)
 
 
 def _retrying(dag_id: str, on_uncertain: str) -> DAG:

@@ -121,7 +121,7 @@ WHOLE = [
 ]
 
 
-def run(messages: object, logs_text) -> CascadeValidationError:
+def run(messages: object) -> CascadeValidationError:
     operator = CascadeSendOperator(
         task_id="send", messages=messages, from_name="Shop", message_type="transaction"
     )
@@ -145,14 +145,14 @@ def test_the_catalogue_has_at_least_thirty_cases():
 @pytest.mark.parametrize(("bad", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_a_bad_message_fails_the_send_whole(sandbox, logs, bad, words):
     # A valid message first: nothing is sent from a list known to hold an invalid one.
-    error = run([good(n=0), bad], logs)
+    error = run([good(n=0), bad])
     check(error, words, sandbox, logs() + str(error))
     assert len(error.problems) == 1
 
 
 @pytest.mark.parametrize(("value", "words"), [c[1:] for c in WHOLE], ids=[c[0] for c in WHOLE])
 def test_a_messages_value_that_is_no_list_is_refused(sandbox, logs, value, words):
-    error = run(value, logs)
+    error = run(value)
     check(error, words, sandbox, logs() + str(error))
 
 
