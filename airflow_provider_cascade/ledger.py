@@ -68,10 +68,14 @@ class SendLedger:
     ) -> SendLedger:
         store = context.get("task_state_store")
         if store is None:
+            from airflow import __version__ as airflow_version
+
             log.warning(
-                "This Airflow has no task state store (3.3+): a retry of this task cannot tell "
-                "which batches an earlier try sent, and may send them again. Use mark_sent_sql "
-                "with a SQL source that selects only unsent rows to stay idempotent."
+                "Airflow %s has no task state store (it needs 3.3+): a retry of this task "
+                "cannot tell which batches an earlier try sent, and may send them again. Use "
+                "mark_sent_sql with a SQL source that selects only unsent rows to stay "
+                "idempotent.",
+                airflow_version,
             )
         return cls(store, record_in_flight=record_in_flight)
 

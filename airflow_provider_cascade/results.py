@@ -92,7 +92,8 @@ def _read_lines(path: str | None) -> Iterator[dict[str, str | None]]:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     with ObjectStoragePath(path).open("r") as lines:  # type: ignore[no-untyped-call]
-        for line in lines:
+        # readline, not iteration: Airflow 2's tracking file wrapper is not iterable.
+        for line in iter(lines.readline, ""):
             if line.strip():
                 yield json.loads(line)
 

@@ -113,6 +113,21 @@ class CascadeHook(BaseHook):
 
     # --- connection ---------------------------------------------------------------------
 
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The connection form's extras for Airflow before 3.2 (3.2+ reads
+        ``conn-fields`` from the provider info and does not call this)."""
+        from airflow_provider_cascade.hooks.connection_form import form_widgets
+
+        return form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """How the standard fields are shown, for Airflow before 3.2."""
+        from airflow_provider_cascade.hooks.connection_form import field_behaviour
+
+        return field_behaviour()
+
     @cached_property
     def config(self) -> CascadeConnectionConfig:
         """The connection, read and checked once per hook."""

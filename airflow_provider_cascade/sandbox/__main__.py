@@ -58,8 +58,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     except ValueError as error:
         raise SystemExit(f"cascade-sandbox: {error}") from None
-    # Imported here: FastAPI and uvicorn are only needed once a server really runs.
-    from airflow_provider_cascade.sandbox.server import serve
+    # Imported here: FastAPI and uvicorn are only needed once a server really runs. Airflow
+    # 3 ships both; on Airflow 2 they come with the ``sandbox`` extra.
+    try:
+        from airflow_provider_cascade.sandbox.server import serve
+    except ImportError as error:
+        raise SystemExit(
+            f"cascade-sandbox: {error.name} is not installed; "
+            "pip install 'airflow-provider-cascade[sandbox]'"
+        ) from None
 
     print(f"faults: {json.dumps(faults.to_json())}", flush=True)
     serve(state, host=args.host, port=args.port)

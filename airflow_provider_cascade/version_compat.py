@@ -1,0 +1,25 @@
+"""Which Airflow this runs on, read once (the official providers' ``version_compat`` pattern).
+
+Compare against these flags rather than importing to find out, so a missing feature is a
+decision in one place and not an ``ImportError`` somewhere else.
+"""
+
+from __future__ import annotations
+
+
+def get_base_airflow_version_tuple() -> tuple[int, int, int]:
+    """``(major, minor, micro)`` of the installed Airflow, pre-release tags dropped."""
+    from airflow import __version__
+    from packaging.version import Version
+
+    version = Version(__version__)
+    return version.major, version.minor, version.micro
+
+
+AIRFLOW_V_3_0_PLUS: bool = get_base_airflow_version_tuple() >= (3, 0, 0)
+#: Connection forms are read from ``conn-fields`` in the provider info (hooks not asked).
+AIRFLOW_V_3_2_PLUS: bool = get_base_airflow_version_tuple() >= (3, 2, 0)
+#: ``context["task_state_store"]``, which survives retries: what resumable sends rest on.
+AIRFLOW_V_3_3_PLUS: bool = get_base_airflow_version_tuple() >= (3, 3, 0)
+
+__all__ = ["AIRFLOW_V_3_0_PLUS", "AIRFLOW_V_3_2_PLUS", "AIRFLOW_V_3_3_PLUS"]
