@@ -7,7 +7,7 @@ and try."""
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.providers.common.compat.sdk import dag, task
 
 from airflow_provider_cascade.notifications.cascade import CascadeNotifier
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.providers.sqlite.hooks.sqlite import SqliteHook
-from airflow.sdk import Param, dag, task
+from airflow.providers.common.compat.sdk import Param, dag, task
 
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
 from airflow_provider_cascade.results import CascadeSendResult

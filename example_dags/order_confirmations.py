@@ -4,7 +4,7 @@ and a downstream task reads the message ids from the result."""
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.providers.common.compat.sdk import dag, task
 
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
 from airflow_provider_cascade.results import CascadeSendResult

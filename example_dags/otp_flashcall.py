@@ -5,7 +5,7 @@ A flash call carries no text: the code is the calling number's last digits."""
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import dag
+from airflow.providers.common.compat.sdk import dag
 
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.providers.common.compat.sdk import dag, task
 
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
 from airflow_provider_cascade.sensors.cascade import CascadeDeliverySensor

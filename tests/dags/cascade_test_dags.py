@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 
 from airflow_provider_cascade.notifications.cascade import CascadeNotifier
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator

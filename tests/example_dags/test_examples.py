@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from airflow.utils.state import DagRunState, TaskInstanceState
 
+from tests.airflow_runs import dag_bag, run, xcom
 from tests.conftest import EXAMPLE_DAGS
-from tests.integration.test_operator_runs import run, xcom
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
 
@@ -51,9 +51,7 @@ def test_the_eight_examples_are_there():
 
 
 def test_every_example_imports_without_dagbag_errors():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
+    bag = dag_bag(str(EXAMPLE_DAGS))
     assert bag.import_errors == {}
     assert set(bag.dag_ids) == set(EXAMPLES)
 

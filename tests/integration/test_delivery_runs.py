@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from airflow.utils.state import DagRunState, TaskInstanceState
 
+from tests.airflow_runs import run, xcom
 from tests.dags import cascade_test_dags as dags
-from tests.integration.test_operator_runs import run, xcom
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
 

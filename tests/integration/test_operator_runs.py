@@ -7,11 +7,11 @@ import sqlite3
 
 import pytest
 from airflow.models.renderedtifields import RenderedTaskInstanceFields
-from airflow.models.taskinstance import TaskInstance
 from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState, TaskInstanceState
 
 from airflow_provider_cascade.results import CascadeSendResult
+from tests.airflow_runs import run, xcom
 from tests.dags import cascade_test_dags as dags
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
@@ -52,32 +52,6 @@ def outbox(tmp_path, monkeypatch):
         return db
 
     return fill
-
-
-def run(dag) -> tuple[object, dict[str, TaskInstance]]:
-    dag_run = dag.test()
-    with create_session() as session:
-        tis = (
-            session.query(TaskInstance)
-            .filter(TaskInstance.run_id == dag_run.run_id, TaskInstance.dag_id == dag.dag_id)
-            .all()
-        )
-        for ti in tis:
-            session.expunge(ti)
-    return dag_run, {ti.task_id: ti for ti in tis}
-
-
-def xcom(dag_run, task_id: str, key: str = "return_value"):
-    from airflow.models.xcom import XComModel
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key=key)
-            .one()
-        )
-        value = row.value
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def test_send_from_an_upstream_taskflow_xcom(sandbox):

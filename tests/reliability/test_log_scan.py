@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.airflow_runs import run
 from tests.conftest import TEST_API_KEY, TG_KEY, VIBER_TOKEN
 from tests.dags import cascade_test_dags as dags
-from tests.integration.test_operator_runs import outbox, run  # noqa: F401  (fixture)
+from tests.integration.test_operator_runs import outbox  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
 

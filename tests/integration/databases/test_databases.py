@@ -20,8 +20,8 @@ from airflow_provider_cascade.exceptions import CascadeValidationError
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
 from airflow_provider_cascade.results import CascadeSendResult
 from airflow_provider_cascade.sources import SqlSource
+from tests.airflow_runs import run, xcom
 from tests.dags import cascade_test_dags as dags
-from tests.integration.test_operator_runs import run, xcom
 from tests.reliability._helpers import TI
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
