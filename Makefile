@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   the sandbox + SQLite + a real `airflow dags test`
-#   make test   lint, types and the whole test suite
+#   make test   lint, types and the whole test suite (latest Airflow, 2.11 and 3.0)
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
@@ -16,6 +16,16 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# An older-Airflow lane (make .venv-2.11/.installed): its own venv, from its lock file.
+.venv-%/.installed: .ci/airflow/constraints-%.txt pyproject.toml
+	bash scripts/system-deps.sh
+	rm -rf .venv-$*
+	$(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install -q --upgrade pip
+	.venv-$*/bin/python -m pip install -q -c .ci/airflow/constraints-$*.txt \
+		-r .ci/airflow/pins-$*.txt -e ".[test]"
+	touch $@
+
 demo: install
 	$(PY) scripts/demo.py
 
@@ -24,8 +34,9 @@ lint: install
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
+# The whole suite on the latest Airflow, and on 2.11 and 3.0 in parallel (README, Compatibility).
 test: lint
-	$(PY) -m pytest
+	bash scripts/test-all.sh
 
 unit: install
 	$(PY) -m pytest -m "not integration"
@@ -43,4 +54,4 @@ soak: install
 	CASCADE_SOAK_MESSAGES=100000 $(PY) -m pytest tests/reliability/test_fault_soak.py
 
 clean:
-	rm -rf $(VENV) .demo build *.egg-info
+	rm -rf $(VENV) .venv-* .ci/logs .demo build *.egg-info

@@ -9,8 +9,8 @@ the defaults are small so that it runs in seconds."""
 from __future__ import annotations
 
 import pendulum
-from airflow.providers.sqlite.hooks.sqlite import SqliteHook
 from airflow.providers.common.compat.sdk import Param, dag, task
+from airflow.providers.sqlite.hooks.sqlite import SqliteHook
 
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
 from airflow_provider_cascade.results import CascadeSendResult

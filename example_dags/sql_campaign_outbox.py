@@ -6,8 +6,8 @@ Uses the SQL connection ``cascade_outbox_db`` (the demo points it at a SQLite fi
 from __future__ import annotations
 
 import pendulum
-from airflow.providers.sqlite.hooks.sqlite import SqliteHook
 from airflow.providers.common.compat.sdk import dag, task
+from airflow.providers.sqlite.hooks.sqlite import SqliteHook
 
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
 

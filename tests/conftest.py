@@ -91,3 +91,19 @@ def airflow_db() -> None:
         check=True,
         capture_output=True,
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run each ``compat``-marked test where the README's table says it should (tests/compat.py)."""
+    from tests.compat import read_table, running_version
+
+    table, running = read_table(), running_version()
+    for item in items:
+        for marker in item.iter_markers("compat"):
+            feature = marker.args[0]
+            expected = marker.kwargs.get("supported", True)
+            if table.supported(feature, running) != expected:
+                cell = table.cell(feature, running)
+                item.add_marker(
+                    pytest.mark.skip(reason=f"README: `{feature}` on Airflow {running}: {cell}")
+                )

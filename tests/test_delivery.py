@@ -45,6 +45,7 @@ def test_report_counts_statuses_and_channels():
     }
 
 
+@pytest.mark.compat("object_storage")
 def test_large_reports_are_offloaded(tmp_path):
     tracker = DeliveryTracker((f"m{n}", f"t{n}") for n in range(5))
     with pytest.raises(CascadeError, match="results_path"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.notifier import BaseNotifier
@@ -65,8 +64,10 @@ class CascadeNotifier(BaseNotifier):
         self.route = Route(route)
         self.ttl = ttl
 
-    @cached_property
+    @property
     def hook(self) -> CascadeHook:
+        """A new hook on each call. The notifier keeps no session or lock once it has sent,
+        so the DAG holding it can still be deep-copied (Airflow 3.0's ``dag.test()`` does)."""
         # Imported here: DAG files import this module, and parsing them must stay cheap.
         from airflow_provider_cascade.hooks.cascade import CascadeHook
 
@@ -89,7 +90,11 @@ class CascadeNotifier(BaseNotifier):
             ],
             recommended_ttl=True,
         )
-        sent = self.hook.send(messages, self.route)
+        hook = self.hook
+        try:
+            sent = hook.send(messages, self.route)
+        finally:
+            hook.close()
         ids = ", ".join(s.tracking_id for s in sent)
         self.log.info("Sent %d notification(s): %s", len(sent), ids)
 

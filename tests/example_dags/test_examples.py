@@ -14,7 +14,11 @@ from airflow.utils.state import DagRunState, TaskInstanceState
 from tests.airflow_runs import dag_bag, run, xcom
 from tests.conftest import EXAMPLE_DAGS
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.usefixtures("airflow_db"),
+    pytest.mark.compat("examples"),
+]
 
 EXAMPLES = sorted(path.stem for path in EXAMPLE_DAGS.glob("*.py"))
 

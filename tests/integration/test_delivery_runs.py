@@ -13,7 +13,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
 EXPECTED_CHANNELS = {"telegram": 2, "viber": 2, "viber_business": 2, "rcs": 2, "sms": 1}
 
 
-@pytest.mark.parametrize("dag", [dags.track_poke, dags.track_deferred], ids=["poke", "deferrable"])
+@pytest.mark.parametrize(
+    "dag",
+    [
+        pytest.param(dags.track_poke, marks=pytest.mark.compat("sensor_poke"), id="poke"),
+        pytest.param(
+            dags.track_deferred, marks=pytest.mark.compat("sensor_deferrable"), id="deferrable"
+        ),
+    ],
+)
 def test_sensor_waits_for_final_statuses_and_reports_channels(sandbox, dag):
     dag_run, _tis = run(dag)
     assert dag_run.state == DagRunState.SUCCESS
@@ -43,6 +51,7 @@ def test_sensor_times_out_on_a_status_that_never_comes(sandbox, dag):
     assert tis["wait"].state == TaskInstanceState.FAILED
 
 
+@pytest.mark.compat("notifier")
 def test_notifier_pages_every_phone_when_a_task_fails(sandbox, logs):
     _dag_run, tis = run(dags.failure_alert)
     assert tis["load_orders"].state == TaskInstanceState.FAILED

@@ -16,7 +16,7 @@ from airflow_provider_cascade.hooks.cascade import CascadeHook
 from airflow_provider_cascade.sandbox.client import Sandbox
 from tests.conftest import TEST_API_KEY, make_message
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.compat("sandbox")]
 
 
 def fast_hook(**kwargs) -> CascadeHook:

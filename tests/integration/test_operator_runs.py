@@ -14,7 +14,11 @@ from airflow_provider_cascade.results import CascadeSendResult
 from tests.airflow_runs import run, xcom
 from tests.dags import cascade_test_dags as dags
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.usefixtures("airflow_db"),
+    pytest.mark.compat("send"),
+]
 
 OUTBOX_DDL = """
 CREATE TABLE outbox (
@@ -66,6 +70,7 @@ def test_send_from_an_upstream_taskflow_xcom(sandbox):
     assert sandbox.stats()["duplicate_tracking_ids"] == 0
 
 
+@pytest.mark.compat("masking")
 def test_rendered_fields_show_no_phone_and_no_text(sandbox):
     dag_run, _ = run(dags.xcom_send)
     with create_session() as session:
@@ -88,6 +93,7 @@ def test_a_list_pulled_through_a_string_template_is_parsed(sandbox):
     assert {m["message_type"] for m in recorded} == {"flashcall"}
 
 
+@pytest.mark.compat("sql")
 def test_sql_outbox_streams_writes_back_and_a_rerun_sends_nothing(sandbox, outbox, tmp_path):
     db = outbox(25_000)
     dag_run, _ = run(dags.sql_outbox)
@@ -165,6 +171,7 @@ def test_on_invalid_fail_stops_before_the_invalid_batch(sandbox, outbox):
     )
 
 
+@pytest.mark.compat("task_state_store")
 def test_a_retried_task_never_resends_accepted_batches(sandbox):
     # Batch 3 of 5 fails with 500 on every try of the first task try (2 requests with
     # max_retries=1), so the task fails after batches 1 and 2; Airflow retries it.
@@ -179,6 +186,24 @@ def test_a_retried_task_never_resends_accepted_batches(sandbox):
     assert len(result.message_ids) == 500 and set(result.message_ids) == {
         m["message_id"] for m in sandbox.messages()
     }
+
+
+@pytest.mark.compat("task_state_store", supported=False)
+def test_without_a_task_state_store_a_retry_warns_and_sends_the_accepted_batches_again(
+    sandbox, logs
+):
+    """What the README promises where Airflow has no task state store: the send works,
+    a warning names the Airflow version, and a retry re-sends what the first try sent."""
+    from airflow import __version__ as airflow_version
+
+    sandbox.set_faults(script=[None, None, "500", "500"])
+    dag_run, tis = run(dags.retry_resend)
+    assert dag_run.state == DagRunState.SUCCESS
+    assert tis["send"].try_number == 2
+    assert f"Airflow {airflow_version} has no task state store (it needs 3.3+)" in logs()
+    recorded = [m["tracking_id"] for m in sandbox.messages()]
+    assert set(recorded) == {f"retry-{n}" for n in range(500)}
+    assert sandbox.stats()["duplicate_tracking_ids"] == 200  # batches 1 and 2, sent twice
 
 
 def test_a_lost_response_is_reported_in_doubt_and_not_resent(sandbox):

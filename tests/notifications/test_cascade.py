@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import copy
 from types import SimpleNamespace
+
+import pytest
 
 from airflow_provider_cascade.messages import CascadeMessage, MessageType
 from airflow_provider_cascade.notifications.cascade import (
@@ -9,6 +12,8 @@ from airflow_provider_cascade.notifications.cascade import (
     _tracking_id,
     send_cascade_notification,
 )
+
+pytestmark = pytest.mark.compat("notifier")
 
 
 def test_tracking_ids_trace_the_cause_without_the_phone():
@@ -34,3 +39,13 @@ def test_function_form_and_templated_fields():
     )
     assert isinstance(notifier, CascadeNotifier)
     assert set(CascadeNotifier.template_fields) == {"to_phones", "text", "from_name"}
+
+
+def test_a_notifier_that_has_sent_can_still_be_deep_copied(sandbox):
+    """Airflow 3.0's dag.test() deep-copies the DAG, callbacks included: no session or
+    lock may stay behind on the notifier after it sent."""
+    notifier = CascadeNotifier(to_phones=["+380501234567"], text="failed", from_name="Airflow")
+    context = {"ti": SimpleNamespace(dag_id="etl", task_id="load", run_id="r1", try_number=1)}
+    notifier.notify(context)
+    assert sandbox.stats()["accepted"] == 1
+    copy.deepcopy(notifier)

@@ -149,6 +149,7 @@ class TestCampaign:
         with pytest.raises(CascadeError, match="set results_path"):
             campaign(FakeHook(), xcom_inline_limit=3).run(raw_batches(6, 2))
 
+    @pytest.mark.compat("object_storage")
     def test_large_results_are_offloaded_and_load_reads_them(self, tmp_path):
         path = f"file://{tmp_path}/out/result.jsonl"
         result = campaign(FakeHook(), xcom_inline_limit=3, results_path=path).run(raw_batches(6, 2))

@@ -61,6 +61,7 @@ def run_task_again(dag_id: str, run_id: str) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.compat("task_state_store")
 def test_at_most_once_a_killed_send_resumes_and_sends_nothing_twice(sandbox):
     sandbox.set_faults(latency_ms=150)
     run_id = start_and_kill("killed_skip", sandbox)
@@ -76,6 +77,7 @@ def test_at_most_once_a_killed_send_resumes_and_sends_nothing_twice(sandbox):
     assert len(missing) <= 100 and accepted_before >= 500
 
 
+@pytest.mark.compat("task_state_store")
 def test_at_least_once_a_killed_send_resends_at_most_the_batch_in_flight(sandbox):
     sandbox.set_faults(latency_ms=150)
     run_id = start_and_kill("killed_resend", sandbox)
@@ -86,6 +88,7 @@ def test_at_least_once_a_killed_send_resends_at_most_the_batch_in_flight(sandbox
     assert sandbox.stats()["duplicate_tracking_ids"] <= 100  # at most the batch in flight
 
 
+@pytest.mark.compat("sql")
 def test_outbox_rerun_after_a_kill_sends_each_row_once_but_the_batch_in_flight(sandbox, outbox):  # noqa: F811
     db = outbox(2_000)
     sandbox.set_faults(latency_ms=150)

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from airflow.providers.common.compat.sdk import BaseHook
 from airflow.utils.state import DagRunState
 
 from airflow_provider_cascade.exceptions import CascadeValidationError
@@ -24,24 +25,20 @@ from tests.airflow_runs import run, xcom
 from tests.dags import cascade_test_dags as dags
 from tests.reliability._helpers import TI
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.usefixtures("airflow_db"),
+    pytest.mark.compat("sql"),
+]
 
-CONNECTIONS = {
-    "postgres": {
-        "conn_type": "postgres",
-        "host": "127.0.0.1",
-        "port": 5432,
-        "login": "postgres",
-        "schema": "test",
-    },
-    "mysql": {
-        "conn_type": "mysql",
-        "host": "127.0.0.1",
-        "port": 3306,
-        "login": "root",
-        "schema": "test",
-    },
+# The Airflow-version lanes of `make test` run at the same time, each in its own database
+# (created on first use), so their outbox tables never meet.
+DATABASE = os.environ.get("CASCADE_TEST_DATABASE", "test")
+SERVERS = {
+    "postgres": {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres"},
+    "mysql": {"conn_type": "mysql", "host": "127.0.0.1", "port": 3306, "login": "root"},
 }
+CONNECTIONS = {name: {**server, "schema": DATABASE} for name, server in SERVERS.items()}
 DDL = {
     "postgres": """CREATE TABLE cascade_outbox (
         id BIGINT PRIMARY KEY, to_phone TEXT NOT NULL, text TEXT, ttl NUMERIC,
@@ -55,8 +52,6 @@ DDL = {
 
 
 def _hook(database: str) -> Any:
-    from airflow.providers.common.compat.sdk import BaseHook
-
     return BaseHook.get_connection(f"cascade_test_{database}").get_hook()
 
 
@@ -65,6 +60,7 @@ def database(request, monkeypatch) -> Iterator[str]:
     name = request.param
     monkeypatch.setenv(f"AIRFLOW_CONN_CASCADE_TEST_{name.upper()}", json.dumps(CONNECTIONS[name]))
     try:
+        _create_database(name, monkeypatch)
         hook = _hook(name)
         hook.run("DROP TABLE IF EXISTS cascade_outbox")
         hook.run(DDL[name])
@@ -74,6 +70,19 @@ def database(request, monkeypatch) -> Iterator[str]:
         pytest.skip(f"no {name} server answers on 127.0.0.1: {error}")
     yield name
     hook.run("DROP TABLE IF EXISTS cascade_outbox")
+
+
+def _create_database(name: str, monkeypatch) -> None:
+    if DATABASE == "test":  # there on every machine of this project
+        return
+    home = {**SERVERS[name], "schema": "postgres" if name == "postgres" else ""}
+    monkeypatch.setenv("AIRFLOW_CONN_CASCADE_TEST_SERVER", json.dumps(home))
+    server = BaseHook.get_connection("cascade_test_server").get_hook()
+    if name == "postgres":
+        if not server.get_first("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)):
+            server.run(f'CREATE DATABASE "{DATABASE}"', autocommit=True)
+    else:
+        server.run(f"CREATE DATABASE IF NOT EXISTS `{DATABASE}`")
 
 
 def fill(database: str, rows: int, **extra: dict[str, Any]) -> None:

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite on the latest Airflow (.venv), and at the same time the older-Airflow
+# lanes (.venv-2.11, .venv-3.0: see README, "Compatibility") in their own venvs, each
+# installed from its lock file. Fails if any lane fails or collects no test.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+LANES=${AIRFLOW_LANES-"2.11 3.0"}
+mkdir -p .ci/logs
+
+declare -A pids
+for lane in $LANES; do
+    (
+        set -e
+        make -s ".venv-$lane/.installed"
+        # Its own database on the shared PostgreSQL/MariaDB servers: the lanes run at once.
+        CASCADE_TEST_DATABASE="cascade_airflow_${lane//./_}" \
+            ".venv-$lane/bin/python" -m pytest -p no:cacheprovider ${LANE_PYTEST_ARGS-}
+    ) > ".ci/logs/airflow-$lane.log" 2>&1 &
+    pids[$lane]=$!
+done
+
+.venv/bin/python -m pytest "$@"
+status=$?
+
+for lane in $LANES; do
+    wait "${pids[$lane]}"
+    lane_status=$?
+    log=".ci/logs/airflow-$lane.log"
+    if [ "$lane_status" -eq 0 ]; then
+        echo "Airflow $lane lane: $(tail -n 1 "$log")"
+    else
+        echo "Airflow $lane lane FAILED (exit $lane_status); the end of $log:"
+        tail -n 60 "$log"
+        status=1
+    fi
+done
+exit "$status"
