@@ -28,6 +28,7 @@ for lane in $LANES; do
     log=".ci/logs/airflow-$lane.log"
     if [ "$lane_status" -eq 0 ]; then
         echo "Airflow $lane lane: $(tail -n 1 "$log")"
+        grep '^SKIPPED' "$log" | sed 's/^/    /' || true
     else
         echo "Airflow $lane lane FAILED (exit $lane_status); the end of $log:"
         tail -n 60 "$log"

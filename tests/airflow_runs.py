@@ -49,4 +49,4 @@ def dag_bag(folder: str) -> Any:
         from airflow.dag_processing.dagbag import DagBag
     except ImportError:
         from airflow.models.dagbag import DagBag
-    return DagBag(dag_folder=folder, include_examples=False)
+    return DagBag(dag_folder=folder)  # conftest turns the examples off

@@ -98,6 +98,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     from tests.compat import read_table, running_version
 
     table, running = read_table(), running_version()
+    version = ".".join(map(str, running))
     for item in items:
         for marker in item.iter_markers("compat"):
             feature = marker.args[0]
@@ -105,5 +106,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if table.supported(feature, running) != expected:
                 cell = table.cell(feature, running)
                 item.add_marker(
-                    pytest.mark.skip(reason=f"README: `{feature}` on Airflow {running}: {cell}")
+                    pytest.mark.skip(reason=f"README: `{feature}` on Airflow {version}: {cell}")
                 )
