@@ -136,3 +136,18 @@ def test_cli_flags():
         200.0,
         "500,reset",
     )
+
+
+def test_without_uvicorn_the_sandbox_says_which_extra_to_install(monkeypatch):
+    """Airflow 2 ships neither FastAPI nor uvicorn: the CLI names the extra, no traceback."""
+    import sys
+
+    from airflow_provider_cascade.sandbox.__main__ import main
+
+    monkeypatch.delitem(sys.modules, "airflow_provider_cascade.sandbox.server", raising=False)
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn now raises ImportError
+    with pytest.raises(SystemExit) as exit_:
+        main(["--port", "0"])
+    assert str(exit_.value) == (
+        "cascade-sandbox: uvicorn is not installed; pip install 'airflow-provider-cascade[sandbox]'"
+    )
