@@ -11,7 +11,12 @@ declare -A pids
 for lane in $LANES; do
     (
         set -e
-        make -s ".venv-$lane/.installed"
+        # One install at a time where flock exists: each writes the egg-info in this folder.
+        if command -v flock >/dev/null; then
+            flock .ci/logs/install.lock make -s ".venv-$lane/.installed"
+        else
+            make -s ".venv-$lane/.installed"
+        fi
         # Its own database on the shared PostgreSQL/MariaDB servers: the lanes run at once.
         CASCADE_TEST_DATABASE="cascade_airflow_${lane//./_}" \
             ".venv-$lane/bin/python" -m pytest -p no:cacheprovider ${LANE_PYTEST_ARGS-}
