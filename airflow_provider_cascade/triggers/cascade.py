@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseTrigger, TriggerEvent  # one path on 2.x and 3.x
 
 from airflow_provider_cascade.delivery import DEFAULT_STATUS_REQUESTS_PER_SECOND, DeliveryTracker
 
