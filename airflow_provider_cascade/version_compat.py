@@ -16,10 +16,10 @@ def get_base_airflow_version_tuple() -> tuple[int, int, int]:
     return version.major, version.minor, version.micro
 
 
-AIRFLOW_V_3_0_PLUS: bool = get_base_airflow_version_tuple() >= (3, 0, 0)
-#: Connection forms are read from ``conn-fields`` in the provider info (hooks not asked).
-AIRFLOW_V_3_2_PLUS: bool = get_base_airflow_version_tuple() >= (3, 2, 0)
-#: ``context["task_state_store"]``, which survives retries: what resumable sends rest on.
-AIRFLOW_V_3_3_PLUS: bool = get_base_airflow_version_tuple() >= (3, 3, 0)
+_AIRFLOW_VERSION = get_base_airflow_version_tuple()
 
-__all__ = ["AIRFLOW_V_3_0_PLUS", "AIRFLOW_V_3_2_PLUS", "AIRFLOW_V_3_3_PLUS"]
+AIRFLOW_V_3_0_PLUS: bool = _AIRFLOW_VERSION >= (3, 0, 0)
+#: Connection forms are read from ``conn-fields`` in the provider info (hooks not asked).
+AIRFLOW_V_3_2_PLUS: bool = _AIRFLOW_VERSION >= (3, 2, 0)
+
+__all__ = ["AIRFLOW_V_3_0_PLUS", "AIRFLOW_V_3_2_PLUS"]
