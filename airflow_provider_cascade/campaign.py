@@ -1,33 +1,43 @@
-"""The send loop behind the operator: validate each batch, skip what earlier tries sent,
-record progress durably, send, write back, and build the result. Plain Python: tests
-drive it without Airflow."""
+"""The one send loop: validate each batch, skip what earlier tries sent, record progress,
+send with bounded concurrency, write back, and build the result.
+
+Everything that sends goes through :class:`Campaign`: the operator (a ``messages=`` list or
+a streamed SQL query, with the task state store as its ledger), :meth:`CascadeHook.send
+<airflow_provider_cascade.hooks.cascade.CascadeHook.send>` and the notifier (an in-memory
+ledger). It is plain Python, typed against two small protocols (:class:`BatchSender`,
+:class:`~airflow_provider_cascade.sources.Source`), so tests drive it without Airflow.
+"""
 
 from __future__ import annotations
 
-import gc
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol, cast
 
 from airflow_provider_cascade.exceptions import (
     CascadeBatchInDoubtError,
     CascadeError,
     CascadeValidationError,
-    Problem,
 )
-from airflow_provider_cascade.hooks.cascade import CascadeHook
 from airflow_provider_cascade.ledger import IN_DOUBT, NOT_SENT, SendLedger
 from airflow_provider_cascade.messages import CascadeMessage, Route, SentMessage, check_messages
 from airflow_provider_cascade.results import CascadeSendResult, ResultSpool
-from airflow_provider_cascade.sources import RawBatch
+from airflow_provider_cascade.settings import CampaignSettings, OnInvalid, OnUncertain
+from airflow_provider_cascade.sources import ListSource, RawBatch, Source
 
-OnInvalid = Literal["fail", "skip"]
-OnUncertain = Literal["resend", "skip"]
+__all__ = ["BatchSender", "Campaign", "CampaignSettings", "OnInvalid", "OnUncertain", "WriteBack"]
+
 WriteBack = Callable[[Sequence[Mapping[str, Any]]], None]
+
+
+class BatchSender(Protocol):
+    """Sends one batch in one request (``CascadeHook``); raises a ``CascadeError`` when not."""
+
+    def send_batch(self, batch: Sequence[CascadeMessage], route: Route) -> list[SentMessage]: ...
 
 
 class Log(Protocol):
@@ -38,57 +48,60 @@ class Log(Protocol):
     def error(self, event: str, *args: Any) -> Any: ...
 
 
-@dataclass
-class CampaignSettings:
-    """How to send; see :class:`~airflow_provider_cascade.operators.cascade.CascadeSendOperator`."""
-
-    route: Route = Route.STANDARD
-    defaults: Mapping[str, Any] = field(default_factory=dict)
-    dry_run: bool = False
-    on_invalid: OnInvalid = "fail"
-    on_uncertain: OnUncertain = "resend"
-    xcom_inline_limit: int = 10_000
-    results_path: str | None = None
-    max_in_flight: int = 8
-    progress_interval: float = 5.0
-
-
 class Campaign:
     """One send of many batches.
 
-    :param hook: sends one batch per request (``send_batch``).
+    :param sender: sends one batch per request.
     :param ledger: what earlier tries sent; records this try's progress.
+    :param settings: how to send.
     :param write_back: called after each batch with one row per message the service holds
         (``message_id``, ``tracking_id`` as the source gave it, ``sent_at``).
-    :param total: how many messages the source has, when known (for progress and ETA).
     """
 
     def __init__(
         self,
-        hook: CascadeHook,
+        sender: BatchSender,
         ledger: SendLedger,
         settings: CampaignSettings,
         log: Log,
         *,
         write_back: WriteBack | None = None,
-        total: int | None = None,
     ) -> None:
-        self.hook = hook
+        self.sender = sender
         self.ledger = ledger
         self.settings = settings
         self.log = log
         self.write_back = write_back
         self.result = CascadeSendResult(route=settings.route.value, dry_run=settings.dry_run)
-        self._spool = ResultSpool()
+        self._spool: ResultSpool[SentMessage] = ResultSpool(_sent_json, settings.xcom_inline_limit)
         self._seen: set[int] = set()
-        self._progress = _Progress(log, total, settings.progress_interval)
+        self._progress = _Progress(log, None, settings.progress_interval)
         self._planned = 0  # messages handed to send(), finished or in flight
         self._in_flight: deque[_Pending] = deque()
         self._pool = ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix="cascade")
 
-    def check(self, raw: RawBatch) -> list[CascadeMessage]:
+    @property
+    def accepted(self) -> list[SentMessage]:
+        """What the service accepted so far, in send order (while it is held in memory)."""
+        return list(self._spool.held or ())
+
+    def check(self, raw: RawBatch, source_keys: list[Any] | None = None) -> list[CascadeMessage]:
         """Validate a batch; invalid messages fail the send or are recorded as rejected."""
-        messages, problems = check_batch(raw, self.settings, self._seen)
+        if raw.checked:
+            messages = cast(list[CascadeMessage], list(raw.items))
+            if source_keys is not None:
+                source_keys.extend(message.tracking_id for message in messages)
+            return messages
+        messages, problems = check_messages(
+            raw.items,
+            label=raw.label,
+            start=raw.start,
+            defaults=self.settings.defaults,
+            recommended_ttl=True,
+            seen=self._seen,
+            spelling=raw.spelling,
+            source_keys=source_keys,
+        )
         if problems:
             if self.settings.on_invalid == "fail":
                 if self.result.sent:
@@ -98,35 +111,42 @@ class Campaign:
                         self.result.sent,
                     )
                 raise CascadeValidationError(problems)
-            self.result.rejected.extend(_rejected(p) for p in problems)
+            self.result.rejected.extend(problem.to_json() for problem in problems)
             self.log.warning("Skipped %d invalid message(s): %s", len(problems), problems[0])
         return messages
 
-    def send(self, raw: RawBatch, messages: Sequence[CascadeMessage]) -> None:
+    def send(
+        self, messages: Sequence[CascadeMessage], source_keys: Sequence[Any] | None = None
+    ) -> None:
         """Send the valid messages of one batch (those earlier tries did not settle).
 
         Up to ``max_in_flight`` requests run at once; their outcomes are recorded in the
         order the batches came, so write-back and the result keep the source's order.
+
+        :param source_keys: each message's tracking id as the source gave it, for write-back.
         """
         if not messages:
             return
         self._make_room_for(len(messages))
         self._planned += len(messages)
         if self.settings.dry_run:
-            for message in messages:
-                self._spool.add({"message_id": None, "tracking_id": message.tracking_id})
+            self._spool.extend([SentMessage("", m.tracking_id) for m in messages])
             self._count(len(messages), batches=1)
             return
 
-        pending = _Pending(raw)
-        for message in messages:
+        pending = _Pending()
+        keys = source_keys if source_keys is not None else [None] * len(messages)
+        skip_uncertain = not self.settings.resend_uncertain
+        for message, key in zip(messages, keys, strict=True):
             message_id = self.ledger.accepted.get(message.tracking_id)
             if message_id is not None:
                 pending.held.append(SentMessage(message_id, message.tracking_id))
-            elif message.tracking_id in self.ledger.uncertain and self.skip_uncertain:
+                pending.held_keys.append(key)
+            elif message.tracking_id in self.ledger.uncertain and skip_uncertain:
                 self.result.in_doubt.append(message.tracking_id)
             else:
                 pending.batch.append(message)
+                pending.batch_keys.append(key)
         if pending.held:
             self.log.info(
                 "%d message(s) were accepted by an earlier try: not sent again",
@@ -137,23 +157,23 @@ class Campaign:
         while len(self._in_flight) >= self.settings.max_in_flight:
             self._complete(self._in_flight.popleft())
         if pending.batch:
-            pending.number = self.ledger.begin(pending.batch)
+            # In flight is only worth a write where a killed worker's batch must not be
+            # sent again (at-most-once); at-least-once sends it again anyway.
+            pending.number = self.ledger.begin(pending.batch, in_flight=skip_uncertain)
             self.ledger.flush()
             pending.future = self._pool.submit(
-                self.hook.send_batch, pending.batch, self.settings.route
+                self.sender.send_batch, pending.batch, self.settings.route
             )
         self._in_flight.append(pending)
 
-    @property
-    def skip_uncertain(self) -> bool:
-        return self.settings.on_uncertain == "skip"
-
     def _complete(self, pending: _Pending) -> None:
         """Record one batch's outcome: ledger, result, write-back, progress."""
-        held = pending.held + self._outcome(pending)
-        self._spool.add_sent(held)
+        sent = self._outcome(pending)
+        held = pending.held + sent
+        self._spool.extend(held)
         if held and self.write_back is not None:
-            self.write_back(_write_back_rows(pending.raw, held))
+            keys = pending.held_keys + pending.batch_keys[: len(sent)]
+            self.write_back(_write_back_rows(held, keys))
         self._count(len(held), batches=1 if pending.batch else 0)
 
     def _outcome(self, pending: _Pending) -> list[SentMessage]:
@@ -164,12 +184,8 @@ class Campaign:
             sent = pending.future.result()
         except CascadeBatchInDoubtError as error:
             self.ledger.finish(number, batch, IN_DOUBT)
-            if not self.skip_uncertain:
-                raise CascadeBatchInDoubtError(
-                    f"{error.reason}; a retry of this task sends it again (on_uncertain='resend')",
-                    tracking_ids=error.tracking_ids,
-                    status=error.status,
-                ) from error
+            if self.settings.resend_uncertain:
+                raise
             self.result.in_doubt.extend(error.tracking_ids)
             self.log.warning(
                 "Not re-sending %d message(s) in doubt (on_uncertain='skip'): %s",
@@ -200,7 +216,9 @@ class Campaign:
 
     def _make_room_for(self, count: int) -> None:
         limit = self.settings.xcom_inline_limit
-        if self.settings.results_path is None and self._planned + count > limit:
+        if limit is None or self.settings.results_path is not None:
+            return
+        if self._planned + count > limit:
             raise CascadeError(
                 f"this send holds more than xcom_inline_limit={limit} messages: set "
                 "results_path (e.g. 's3://bucket/cascade/{{ run_id }}.jsonl' or a file:// URI) "
@@ -212,80 +230,79 @@ class Campaign:
         self.result.batches += batches
         self._progress.update(self.result.sent)
 
-    def finish(self) -> CascadeSendResult:
+    def _finish(self) -> CascadeSendResult:
         """The result: ids inline up to the limit, else written to ``results_path``."""
-        try:
-            if self._spool.count > self.settings.xcom_inline_limit and self.settings.results_path:
-                self.result.results_path = self._spool.offload(self.settings.results_path)
-            else:
-                self.result.messages = self._spool.inline()
-        finally:
-            self._spool.close()
+        limit = self.settings.xcom_inline_limit
+        if limit is not None and self._spool.count > limit and self.settings.results_path:
+            self.result.results_path = self._spool.offload(self.settings.results_path)
+        else:
+            self.result.messages = self._spool.inline()
         self._progress.done(self.result)
         return self.result
 
-    def run(self, batches: Iterable[RawBatch]) -> CascadeSendResult:
-        # The objects that exist before the send (Airflow, its modules, the DAG) are old and
-        # many; freezing them keeps the collector's full passes, which a large send triggers
-        # again and again, to what the send itself allocates. Undone when the send ends.
-        gc.freeze()
+    def run(self, source: Source) -> CascadeSendResult:
+        """Send everything ``source`` holds.
+
+        An in-memory list with ``on_invalid="fail"`` is checked whole first: nothing is sent
+        from a list known to hold an invalid message.
+
+        :raises CascadeError: as the sender raises it (``accepted`` set to what the service
+            took before), or an invalid message with ``on_invalid="fail"``.
+        """
+        self._progress.total = source.total
+        write_back = self.write_back is not None
         try:
-            for raw in batches:
-                self.send(raw, self.check(raw))
+            if isinstance(source, ListSource) and not source.checked:
+                # The whole list is there: its size and its validity are known before sending.
+                self._make_room_for(len(source.messages))
+                if self.settings.on_invalid == "fail":
+                    checked = self.check(RawBatch("message", 1, source.messages))
+                    source = ListSource(checked, checked=True)
+            for raw in source.batches(self.settings.batch_size):
+                keys: list[Any] | None = [] if write_back else None
+                self.send(self.check(raw, keys), keys)
             self._drain()
-        except BaseException:
+        except BaseException as error:
             self._drain_after_error()
+            if isinstance(error, CascadeError):
+                error.accepted = tuple(self.accepted)
             self._spool.close()
             raise
         finally:
             self._pool.shutdown(wait=True)
-            gc.unfreeze()
-        return self.finish()
+        try:
+            return self._finish()
+        finally:
+            self._spool.close()
 
 
 @dataclass
 class _Pending:
     """A batch handed to send(): what earlier tries settled, and its request if any."""
 
-    raw: RawBatch
     held: list[SentMessage] = field(default_factory=list)
+    held_keys: list[Any] = field(default_factory=list)
     batch: list[CascadeMessage] = field(default_factory=list)
+    batch_keys: list[Any] = field(default_factory=list)
     number: int | None = None
     future: Future[list[SentMessage]] | None = None
 
 
-def check_batch(
-    raw: RawBatch, settings: CampaignSettings, seen: set[int] | None = None
-) -> tuple[list[CascadeMessage], list[Problem]]:
-    """Validate ``raw`` with the send's defaults (and the type's recommended ttl)."""
-    return check_messages(
-        raw.items,
-        label=raw.label,
-        start=raw.start,
-        defaults=settings.defaults,
-        recommended_ttl=True,
-        seen=seen,
-    )
+def _sent_json(sent: SentMessage) -> dict[str, str | None]:
+    # A dry run has no message id.
+    return {"message_id": sent.message_id or None, "tracking_id": sent.tracking_id}
 
 
-def _rejected(problem: Problem) -> dict[str, Any]:
-    return {"ref": problem.ref, "field": problem.field, "rule": problem.rule, "code": problem.code}
-
-
-def _write_back_rows(raw: RawBatch, held: Sequence[SentMessage]) -> list[dict[str, Any]]:
-    # The outbox's own key, as the source gave it (an integer stays an integer).
-    source_ids = {}
-    for item in raw.items:
-        if isinstance(item, Mapping) and (key := item.get("tracking_id")) is not None:
-            source_ids[str(key)] = key
+def _write_back_rows(sent: Sequence[SentMessage], keys: Sequence[Any]) -> list[dict[str, Any]]:
     sent_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return [
         {
-            "message_id": sent.message_id,
-            "tracking_id": source_ids.get(sent.tracking_id, sent.tracking_id),
+            "message_id": message.message_id,
+            # The outbox's own key, as the source gave it (an integer stays an integer).
+            "tracking_id": message.tracking_id if key is None else key,
             "sent_at": sent_at,
         }
-        for sent in held
+        for message, key in zip(sent, keys, strict=True)
     ]
 
 

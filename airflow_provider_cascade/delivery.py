@@ -1,6 +1,7 @@
 """Delivery tracking: which messages reached a final status, how, and the report.
 
-Used alike by the sensor's poke mode and by the deferred trigger; no HTTP here.
+Used alike by the sensor's poke mode and by the deferred trigger; no HTTP here, and no
+wire names: status answers are read by :func:`~airflow_provider_cascade.wire.read_status`.
 """
 
 from __future__ import annotations
@@ -10,11 +11,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from airflow_provider_cascade.exceptions import CascadeError
-from airflow_provider_cascade.messages import SentMessage
-from airflow_provider_cascade.results import ResultSpool
+from airflow_provider_cascade.results import ResultSpool, SentMessage
+from airflow_provider_cascade.wire import read_status
 
-#: Status look-ups per second: under the published 50/s limit of the data group.
-DEFAULT_STATUS_REQUESTS_PER_SECOND = 40.0
 FINAL_STATUSES = frozenset({"delivered", "undeliverable", "permanenterror"})
 FAILED_STATUSES = frozenset({"undeliverable", "permanenterror"})
 SuccessWhen = Literal["all_final", "all_delivered"]
@@ -22,18 +21,6 @@ SuccessWhen = Literal["all_final", "all_delivered"]
 
 class CascadeDeliveryError(CascadeError):
     """Messages ended undeliverable where the sensor was told that is a failure."""
-
-
-def read_status(payload: Mapping[str, Any]) -> tuple[str, str | None]:
-    """``(deliverystatus, the channel that delivered or None)`` from a status answer."""
-    status = str(payload.get("deliverystatus") or "unknown").lower()
-    extended = payload.get("extendedStatuses") or {}
-    channel = None
-    if isinstance(extended, Mapping):
-        channel = next(
-            (str(name) for name, state in extended.items() if state == "delivered"), None
-        )
-    return status, channel
 
 
 class DeliveryTracker:
@@ -54,7 +41,8 @@ class DeliveryTracker:
 
     def record(self, message_id: str, payload: Mapping[str, Any]) -> None:
         """Take a status answer for ``message_id``."""
-        self._set(message_id, *read_status(payload))
+        status = read_status(payload)
+        self._set(message_id, status.status, status.channel)
 
     def _set(self, message_id: str, status: str, channel: str | None) -> None:
         self.statuses[message_id] = (status, channel)
@@ -114,21 +102,20 @@ class DeliveryTracker:
         ``results_path`` as JSON Lines past ``inline_limit`` messages."""
         by_status: Counter[str] = Counter()
         by_channel: Counter[str] = Counter()
-        spool = ResultSpool()
+        spool: ResultSpool[dict[str, Any]] = ResultSpool(dict, inline_limit)
         try:
             for message_id, tracking_id in self.tracking_ids.items():
                 status, channel = self.statuses.get(message_id, ("unknown", None))
                 by_status[status] += 1
                 if channel is not None and status == "delivered":
                     by_channel[channel] += 1
-                spool.add(
-                    {
-                        "message_id": message_id,
-                        "tracking_id": tracking_id,
-                        "status": status,
-                        "channel": channel,
-                    }
-                )
+                entry = {
+                    "message_id": message_id,
+                    "tracking_id": tracking_id,
+                    "status": status,
+                    "channel": channel,
+                }
+                spool.extend([entry])
             offload = spool.count > inline_limit
             if offload and not results_path:
                 raise CascadeError(

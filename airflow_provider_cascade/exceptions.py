@@ -16,33 +16,21 @@ part of one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from airflow.providers.common.compat.sdk import AirflowException
 
-if TYPE_CHECKING:
-    from airflow_provider_cascade.messages import SentMessage
+from airflow_provider_cascade.results import SentMessage
+from airflow_provider_cascade.validation import Problem
 
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One broken rule: which message, which field, what is wrong.
-
-    :param ref: the message: its tracking id, or its position (``message 3``, ``row 17``)
-        when it has no usable id.
-    :param field: the field as the API names it (``toPhone``), or ``message`` for the whole.
-    :param rule: what is wrong, phone numbers already masked.
-    :param code: a short machine code in the API's style (``INVALID_PHONE``).
-    """
-
-    ref: str
-    field: str
-    rule: str
-    code: str
-
-    def __str__(self) -> str:
-        return f"{self.ref}: {self.field} {self.rule}"
+__all__ = [
+    "CascadeAuthError",
+    "CascadeBatchInDoubtError",
+    "CascadeError",
+    "CascadeRateLimitError",
+    "CascadeServerError",
+    "CascadeValidationError",
+    "Problem",
+]
 
 
 class CascadeError(AirflowException):
@@ -80,7 +68,14 @@ class CascadeAuthError(CascadeError):
 
 
 class CascadeRateLimitError(CascadeError):
-    """``429`` answered on every try; nothing of the batch was accepted."""
+    """``429`` answered on every try; nothing of the batch was accepted.
+
+    :param retry_after: the seconds the service asked to wait (``Retry-After``), if any.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
 
 
 class CascadeServerError(CascadeError):

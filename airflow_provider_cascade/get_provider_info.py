@@ -5,10 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_cascade import __version__
+from airflow_provider_cascade.constants import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONN_ID,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_REQUESTS_PER_SECOND,
+    DEFAULT_STATUS_PATH,
+    DEFAULT_TIMEOUT,
+)
+from airflow_provider_cascade.wire import API_KEY_HEADER, EXTRA_CREDENTIAL_HEADERS
+
+__all__ = ["CONN_FIELDS", "DEFAULT_CONN_ID", "UI_FIELD_BEHAVIOUR", "get_provider_info"]
 
 _INTEGRATION = "SMSBAT Cascade"
-#: The connection id the hook, operator, sensor and notifier use unless told otherwise.
-DEFAULT_CONN_ID = "cascade_default"
 
 
 def _text(label: str, description: str, *, secret: bool = False) -> dict[str, Any]:
@@ -29,29 +38,35 @@ def _number(label: str, description: str, default: float) -> dict[str, Any]:
 #: The ``cascade`` connection form: extras, as Airflow 3.2+ declares them.
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "viber_auth_token": _text(
-        "Viber bot token (X-Viber-Auth-Token)", "Optional Viber bot credential.", secret=True
+        f"Viber bot token ({EXTRA_CREDENTIAL_HEADERS['viber_auth_token']})",
+        "Optional Viber bot credential.",
+        secret=True,
     ),
     "tg_bot_key": _text(
-        "Telegram bot key (X-Tg-Bot-Key)", "Optional Telegram bot credential.", secret=True
+        f"Telegram bot key ({EXTRA_CREDENTIAL_HEADERS['tg_bot_key']})",
+        "Optional Telegram bot credential.",
+        secret=True,
     ),
-    "timeout": _number("Read timeout (s)", "Seconds to wait for an answer.", 30),
-    "connect_timeout": _number("Connect timeout (s)", "Seconds to wait for a connection.", 10),
+    "timeout": _number("Read timeout (s)", "Seconds to wait for an answer.", DEFAULT_TIMEOUT),
+    "connect_timeout": _number(
+        "Connect timeout (s)", "Seconds to wait for a connection.", DEFAULT_CONNECT_TIMEOUT
+    ),
     "max_requests_per_second": _number(
         "Max requests per second",
         "Client-side pacing, below the service's published 100 requests/s.",
-        80,
+        DEFAULT_MAX_REQUESTS_PER_SECOND,
     ),
     "status_path": _text(
         "Status path",
-        "Delivery-status path, '{message_id}' replaced (default /bat/message/{message_id}).",
+        f"Delivery-status path, '{{message_id}}' replaced (default {DEFAULT_STATUS_PATH}).",
     ),
 }
 
 #: How the standard connection fields are shown for ``cascade``.
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["schema", "port", "login", "extra"],
-    "relabeling": {"host": "Base URL", "password": "API key (X-Authorization-Key)"},
-    "placeholders": {"host": "https://restapi.smsbat.com"},
+    "relabeling": {"host": "Base URL", "password": f"API key ({API_KEY_HEADER})"},
+    "placeholders": {"host": DEFAULT_BASE_URL},
 }
 
 

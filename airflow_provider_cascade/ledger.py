@@ -41,15 +41,12 @@ class StateStore(Protocol):
 class SendLedger:
     """What earlier tries of this task sent, and the record of this one.
 
-    :param store: the task state store, or None where Airflow has none.
-    :param record_in_flight: write ``in_flight`` events. Needed to keep a batch a killed
-        worker was sending from being sent again (at-most-once); at-least-once sends it
-        again anyway, so it can save the writes.
+    :param store: the task state store, or None where Airflow has none (progress is then
+        remembered only within this try).
     """
 
-    def __init__(self, store: StateStore | None, *, record_in_flight: bool = True) -> None:
+    def __init__(self, store: StateStore | None) -> None:
         self.store = store
-        self.record_in_flight = record_in_flight
         # What EARLIER tries did (this try's progress is only written, never held here,
         # so memory does not grow with the campaign).
         self.accepted: dict[str, str] = {}  # tracking id -> message id
@@ -63,9 +60,7 @@ class SendLedger:
         self.resumed = self._entries > 0
 
     @classmethod
-    def from_context(
-        cls, context: Mapping[str, Any], log: Any, *, record_in_flight: bool = True
-    ) -> SendLedger:
+    def from_context(cls, context: Mapping[str, Any], log: Any) -> SendLedger:
         store = context.get("task_state_store")
         if store is None:
             from airflow import __version__ as airflow_version
@@ -77,7 +72,7 @@ class SendLedger:
                 "idempotent.",
                 airflow_version,
             )
-        return cls(store, record_in_flight=record_in_flight)
+        return cls(store)
 
     def _load(self, store: StateStore) -> None:
         while isinstance(entry := store.get(LOG_KEY.format(self._entries)), dict):
@@ -94,11 +89,16 @@ class SendLedger:
                     self.uncertain.difference_update(ids)
         self.uncertain.difference_update(self.accepted)
 
-    def begin(self, batch: Sequence[CascadeMessage]) -> int:
-        """Number the batch and note it in flight; flush before its request. Returns the number."""
+    def begin(self, batch: Sequence[CascadeMessage], *, in_flight: bool = True) -> int:
+        """Number the batch and, with ``in_flight``, note it in flight (flush before its
+        request). Needed to keep a batch a killed worker was sending from being sent again
+        (at-most-once); at-least-once sends it again anyway, so it can save the writes.
+
+        :return: the batch's number.
+        """
         number = self._batches
         self._batches += 1
-        if self.record_in_flight:
+        if in_flight:
             self._note(number, IN_FLIGHT, [m.tracking_id for m in batch])
         return number
 

@@ -12,11 +12,19 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Generic, NamedTuple, TypeVar
 
-from airflow_provider_cascade.messages import SentMessage
+
+class SentMessage(NamedTuple):
+    """One message the service accepted: its id (for status tracking) and the caller's id."""
+
+    message_id: str
+    tracking_id: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"message_id": self.message_id, "tracking_id": self.tracking_id}
 
 
 @dataclass
@@ -28,7 +36,8 @@ class CascadeSendResult:
     :param batches: requests the send was split into.
     :param dry_run: nothing was sent; ``messages`` have no ``message_id``.
     :param rejected: messages left out as invalid (``on_invalid="skip"``), each
-        ``{"ref", "tracking_id", "field", "rule", "code"}``.
+        ``{"ref", "field", "rule", "code"}`` (a
+        :class:`~airflow_provider_cascade.validation.Problem`).
     :param in_doubt: tracking ids whose fate is unknown and that were not re-sent
         (``on_uncertain="skip"``): the service may or may not deliver them.
     :param messages: ``{"message_id", "tracking_id"}`` in send order; ``None`` in the XCom
@@ -99,46 +108,71 @@ def _read_lines(path: str | None) -> Iterator[dict[str, str | None]]:
 
 
 _json = json.JSONEncoder(ensure_ascii=False).encode
+Item = TypeVar("Item")
 
 
-class ResultSpool:
-    """Collects JSON lines (``{"message_id", "tracking_id", ...}``) on local disk while a
-    send or a poll runs, so memory stays flat however large the campaign; then inlines or
-    offloads them."""
+class ResultSpool(Generic[Item]):
+    """Collects a send's or a poll's per-message entries: in memory up to ``memory_limit``,
+    then as JSON lines on local disk, so memory stays flat however large the campaign;
+    then inlines or offloads them.
 
-    def __init__(self) -> None:
-        self._file: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+    :param to_json: one entry as the JSON object the XCom and ``results_path`` hold.
+    :param memory_limit: entries kept in memory before spilling to disk (None: no limit).
+    """
+
+    def __init__(
+        self, to_json: Callable[[Item], Mapping[str, Any]], memory_limit: int | None
+    ) -> None:
+        self._to_json = to_json
+        self._memory_limit = memory_limit
+        self._held: list[Item] = []
+        self._file: IO[str] | None = None
         self.count = 0
 
-    def add(self, entry: Mapping[str, Any]) -> None:
-        self._file.write(json.dumps(entry))
-        self._file.write("\n")
-        self.count += 1
+    def extend(self, items: Sequence[Item]) -> None:
+        self.count += len(items)
+        if self._file is None:
+            self._held.extend(items)
+            if self._memory_limit is None or len(self._held) <= self._memory_limit:
+                return
+            items, self._held = self._held, []
+            self._file = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        self._file.write("".join(self._line(item) for item in items))
 
-    def add_sent(self, sent: Sequence[SentMessage]) -> None:
-        """Add ``{"message_id", "tracking_id"}`` lines: the hot path of a large send."""
-        self._file.write(
-            "".join(
-                f'{{"message_id":{_json(message_id)},"tracking_id":{_json(tracking_id)}}}\n'
-                for message_id, tracking_id in sent
+    def _line(self, item: Item) -> str:
+        if isinstance(item, SentMessage) and item.message_id:  # the hot path of a large send
+            return (
+                f'{{"message_id":{_json(item.message_id)},'
+                f'"tracking_id":{_json(item.tracking_id)}}}\n'
             )
-        )
-        self.count += len(sent)
+        return _json(self._to_json(item)) + "\n"
+
+    @property
+    def held(self) -> list[Item] | None:
+        """The entries, when they are all still in memory."""
+        return self._held if self._file is None else None
 
     def inline(self) -> list[dict[str, Any]]:
+        if self._file is None:
+            return [dict(self._to_json(item)) for item in self._held]
         self._file.seek(0)
         return [json.loads(line) for line in self._file]
 
     def offload(self, path: str) -> str:
-        """Write every line to ``path`` (an ``ObjectStoragePath`` URI); return the path."""
+        """Write every entry to ``path`` (an ``ObjectStoragePath`` URI); return the path."""
         from airflow.providers.common.compat.sdk import ObjectStoragePath
 
         target = ObjectStoragePath(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        self._file.seek(0)
         with target.open("w") as out:  # type: ignore[no-untyped-call]
-            shutil.copyfileobj(self._file, out)
+            if self._file is None:
+                out.write("".join(self._line(item) for item in self._held))
+            else:
+                self._file.seek(0)
+                shutil.copyfileobj(self._file, out)
         return str(path)
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
+        self._held = []

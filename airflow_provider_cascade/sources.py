@@ -1,8 +1,8 @@
 """Where messages come from: an in-memory list (XCom, literal) or rows streamed from SQL.
 
-Both yield :class:`RawBatch` es of at most ``batch_size`` raw items, numbered so that an
-error can name ``message 7`` or ``row 20417``; neither validates (that is
-:func:`~airflow_provider_cascade.messages.parse_messages`' job).
+Both are a :class:`Source`: they yield :class:`RawBatch` es of at most ``batch_size`` raw
+items, numbered so that an error can name ``message 7`` or ``row 20417``; neither validates
+(that is the send loop's job, :class:`~airflow_provider_cascade.campaign.Campaign`).
 """
 
 from __future__ import annotations
@@ -11,19 +11,61 @@ import json
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from airflow_provider_cascade.exceptions import CascadeError, CascadeValidationError, Problem
-from airflow_provider_cascade.messages import FIELDS, CascadeMessage, field_for_column
+from airflow_provider_cascade.messages import CascadeMessage, field_for_key, unknown_key_rule
 
 
 @dataclass(frozen=True)
 class RawBatch:
-    """Items as the source gave them; ``start`` is the 1-based position of the first."""
+    """Items as the source gave them; ``start`` is the 1-based position of the first.
+
+    :param spelling: set when the items are dicts already keyed by field name (a SQL
+        source maps its columns once): field name -> the column as the query named it.
+    :param checked: the items are messages this send has checked already.
+    """
 
     label: str
     start: int
     items: Sequence[Mapping[str, Any] | CascadeMessage]
+    spelling: Mapping[str, str] | None = None
+    checked: bool = False
+
+
+class Source(Protocol):
+    """Where a send's messages come from."""
+
+    @property
+    def total(self) -> int | None:
+        """How many messages there are, when known before reading them (progress, ETA)."""
+
+    def batches(self, batch_size: int) -> Iterator[RawBatch]:
+        """The messages, ``batch_size`` at a time."""
+
+
+class ListSource:
+    """An in-memory list of messages (XCom, a literal, ``hook.send``).
+
+    :param checked: the items are messages this send has checked already.
+    """
+
+    def __init__(
+        self, messages: Sequence[Mapping[str, Any] | CascadeMessage], *, checked: bool = False
+    ) -> None:
+        self.messages = messages
+        self.checked = checked
+
+    @property
+    def total(self) -> int:
+        return len(self.messages)
+
+    def batches(self, batch_size: int) -> Iterator[RawBatch]:
+        messages = self.messages
+        for start in range(0, len(messages), batch_size):
+            yield RawBatch(
+                "message", start + 1, messages[start : start + batch_size], checked=self.checked
+            )
 
 
 def as_message_list(value: Any) -> list[Any]:
@@ -53,18 +95,14 @@ def as_message_list(value: Any) -> list[Any]:
     return list(value)
 
 
-def list_batches(messages: Sequence[Any], batch_size: int) -> Iterator[RawBatch]:
-    for start in range(0, len(messages), batch_size):
-        yield RawBatch("message", start + 1, messages[start : start + batch_size])
-
-
 class SqlSource:
     """Rows of ``sql`` on any common-sql connection, fetched ``batch_size`` at a time.
 
     Columns map to message fields by name (``id``/``tracking_id``, ``from_name``,
     ``to_phone``, ``message_type``, ``text``, ``ttl``, ``scheduled_sent``,
-    ``survey_options``; any case; the API's own names work too). A column that names no
-    field is an error before anything is sent.
+    ``survey_options``; any case; the API's own names work too), once per query; errors
+    name the column as the query did. A column that names no field is an error before
+    anything is sent, with the nearest field suggested.
 
     Where the driver would otherwise load the whole result into memory before the first
     ``fetchmany`` (psycopg 2 and 3, mysqlclient, PyMySQL), rows come through a server-side
@@ -72,6 +110,8 @@ class SqlSource:
     that writing back neither disturbs the stream nor waits for it to end. Other drivers
     (SQLite...) stream with ``fetchmany`` and write back on the same connection.
     """
+
+    total = None  # a query's size is not known before it is read
 
     def __init__(self, conn_id: str, sql: str, parameters: Any = None) -> None:
         self.conn_id = conn_id
@@ -81,6 +121,7 @@ class SqlSource:
         self._conn: Any = None
         self._writer: Any = None
         self._server_side = False
+        self._stream: Generator[RawBatch, None, None] | None = None
 
     def __enter__(self) -> SqlSource:
         from airflow.providers.common.compat.sdk import BaseHook
@@ -97,6 +138,9 @@ class SqlSource:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        if self._stream is not None:
+            self._stream.close()  # its cursor first, in this thread, while the connection lives
+            self._stream = None
         for conn in (self._writer, self._conn):
             if conn is not None:
                 conn.close()
@@ -123,6 +167,11 @@ class SqlSource:
         return self._conn.cursor(), False
 
     def batches(self, batch_size: int) -> Generator[RawBatch, None, None]:
+        """The rows, ``batch_size`` at a time, as field-keyed dicts (see :class:`RawBatch`)."""
+        self._stream = self._batches(batch_size)
+        return self._stream
+
+    def _batches(self, batch_size: int) -> Generator[RawBatch, None, None]:
         cursor, server_side = self._stream_cursor()
         self._server_side = server_side
         with closing(cursor):
@@ -132,11 +181,16 @@ class SqlSource:
                 cursor.execute(self.sql)
             # A server-side cursor may only describe its columns once rows were fetched.
             rows = cursor.fetchmany(batch_size)
-            columns = _message_columns([column[0] for column in cursor.description or ()])
+            names = [str(column[0]) for column in cursor.description or ()]
+            fields = _message_fields(names)
+            spelling = dict(zip(fields, names, strict=True))
             position = 1
             while rows:
                 yield RawBatch(
-                    "row", position, [dict(zip(columns, row, strict=True)) for row in rows]
+                    "row",
+                    position,
+                    [dict(zip(fields, row, strict=True)) for row in rows],
+                    spelling=spelling,
                 )
                 position += len(rows)
                 rows = cursor.fetchmany(batch_size)
@@ -153,13 +207,14 @@ class SqlSource:
         conn.commit()
 
 
-def _message_columns(names: Sequence[str]) -> list[str]:
+def _message_fields(names: Sequence[str]) -> list[str]:
+    """The message field each column names, or ONE error naming every column that names none."""
     problems: list[Problem] = []
     fields: list[str] = []
     for name in names:
-        field = field_for_column(name)
+        field = field_for_key(name)
         if field is None:
-            problems.append(Problem("sql", name, _NOT_A_FIELD, "UNKNOWN_FIELD"))
+            problems.append(Problem("sql", name, unknown_key_rule(name, "column"), "UNKNOWN_FIELD"))
         elif field in fields:
             problems.append(
                 Problem("sql", name, f"is a second column for {field}", "DUPLICATE_FIELD")
@@ -169,6 +224,3 @@ def _message_columns(names: Sequence[str]) -> list[str]:
     if problems:
         raise CascadeValidationError(problems)
     return fields
-
-
-_NOT_A_FIELD = f"is a column that names no message field (select only id, {', '.join(FIELDS)})"

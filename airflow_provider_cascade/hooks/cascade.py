@@ -1,62 +1,57 @@
-"""The ``cascade`` connection type: credentials, one pooled HTTP session, pacing and retries."""
+"""The ``cascade`` connection type: the only place that talks HTTP to the service.
+
+:class:`CascadeHook` (sync, ``requests``) sends batches and looks up statuses;
+:class:`CascadeAsyncHook` (``httpx``) is its async twin for the triggerer, as
+``HttpHook``/``HttpAsyncHook`` are. Both read the connection the same way
+(:mod:`.connection`), classify every reply with one classifier (:mod:`.replies`) and pace
+themselves with one :class:`~.pacing.Pacer`. Request and reply shapes are
+:mod:`~airflow_provider_cascade.wire`'s.
+"""
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import tenacity
-from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+from airflow.providers.common.compat.sdk import BaseHook
 from urllib3.exceptions import NewConnectionError
 
+from airflow_provider_cascade.constants import (
+    DEFAULT_CONN_ID,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_WAIT,
+    DEFAULT_RETRY_WAIT,
+    MAX_BATCH_SIZE,
+)
 from airflow_provider_cascade.exceptions import (
-    CascadeAuthError,
     CascadeBatchInDoubtError,
     CascadeError,
     CascadeRateLimitError,
     CascadeServerError,
     CascadeValidationError,
-    Problem,
 )
-from airflow_provider_cascade.get_provider_info import DEFAULT_CONN_ID
-from airflow_provider_cascade.messages import (
-    MAX_BATCH_SIZE,
-    CascadeMessage,
-    Route,
-    SentMessage,
-    parse_messages,
-    parse_send_response,
-    redact_phones,
+from airflow_provider_cascade.hooks.connection import CascadeConnectionConfig, connection_config
+from airflow_provider_cascade.hooks.pacing import Pacer
+from airflow_provider_cascade.hooks.replies import (
+    Reply,
+    ReplyKind,
+    auth_refused,
+    classify,
+    status_payload,
 )
+from airflow_provider_cascade.messages import CascadeMessage, Route, SentMessage
+from airflow_provider_cascade.wire import read_error, read_send_reply, send_body
 
-DEFAULT_BASE_URL = "https://restapi.smsbat.com"
-DEFAULT_STATUS_PATH = "/bat/message/{message_id}"
-#: Below the published 100 requests/s, so a send stays under the limit instead of hitting it.
-DEFAULT_MAX_REQUESTS_PER_SECOND = 80.0
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_CONNECT_TIMEOUT = 10.0
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["CascadeAsyncHook", "CascadeConnectionConfig", "CascadeHook", "Pacer"]
+
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
-
-# Connection extra -> request header. The API key (the connection password) is the third.
-_EXTRA_HEADERS = {"viber_auth_token": "X-Viber-Auth-Token", "tg_bot_key": "X-Tg-Bot-Key"}
-
-
-@dataclass(frozen=True)
-class CascadeConnectionConfig:
-    """What a ``cascade`` connection says, read once and checked."""
-
-    base_url: str
-    headers: Mapping[str, str]
-    timeout: float
-    connect_timeout: float
-    max_requests_per_second: float
-    status_path: str
 
 
 class CascadeHook(BaseHook):
@@ -93,9 +88,9 @@ class CascadeHook(BaseHook):
         *,
         max_requests_per_second: float | None = None,
         timeout: float | None = None,
-        max_retries: int = 4,
-        retry_wait: float = 1.0,
-        max_retry_wait: float = 60.0,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        retry_wait: float = DEFAULT_RETRY_WAIT,
+        max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT,
         resend_uncertain: bool = True,
     ) -> None:
         super().__init__()
@@ -148,7 +143,8 @@ class CascadeHook(BaseHook):
         return session
 
     @cached_property
-    def _pacer(self) -> Pacer:
+    def pacer(self) -> Pacer:
+        """Spaces every request of this hook (sends and look-ups) under the rate."""
         return Pacer(self.config.max_requests_per_second)
 
     def close(self) -> None:
@@ -168,7 +164,9 @@ class CascadeHook(BaseHook):
         """Validate every message, then send them in batches of ``batch_size``.
 
         Nothing is sent unless every message is valid. Batches go out one after another,
-        each paced and retried as the class describes.
+        each paced and retried as the class describes, through the same send loop as the
+        operator's (:class:`~airflow_provider_cascade.campaign.Campaign`), remembering
+        progress only in memory.
 
         :return: one :class:`SentMessage` per message, in the order given.
         :raises CascadeValidationError: an invalid message (nothing sent), or a batch the
@@ -179,25 +177,16 @@ class CascadeHook(BaseHook):
         :raises CascadeServerError: the service could not be reached or kept failing.
         Every error carries ``accepted``: what earlier batches had already delivered.
         """
-        checked = parse_messages(messages)
-        sent: list[SentMessage] = []
-        try:
-            for batch in self.batches(checked, batch_size):
-                sent.extend(self.send_batch(batch, route))
-        except CascadeError as error:
-            error.accepted = tuple(sent)
-            raise
-        return sent
+        from airflow_provider_cascade.campaign import Campaign, CampaignSettings
+        from airflow_provider_cascade.ledger import SendLedger
+        from airflow_provider_cascade.sources import ListSource
 
-    @staticmethod
-    def batches(
-        messages: Sequence[CascadeMessage], batch_size: int = MAX_BATCH_SIZE
-    ) -> Iterator[Sequence[CascadeMessage]]:
-        """Split a list into request-sized batches (1 to 1,000 messages)."""
-        if not 1 <= batch_size <= MAX_BATCH_SIZE:
-            raise ValueError(f"batch_size must be 1 to {MAX_BATCH_SIZE}, not {batch_size}")
-        for start in range(0, len(messages), batch_size):
-            yield messages[start : start + batch_size]
+        settings = CampaignSettings(
+            route=Route(route), batch_size=batch_size, max_in_flight=1, xcom_inline_limit=None
+        )
+        campaign = Campaign(self, SendLedger(None), settings, self.log)
+        campaign.run(ListSource(list(messages)))
+        return campaign.accepted
 
     def send_batch(
         self, batch: Sequence[CascadeMessage], route: Route | str = Route.STANDARD
@@ -209,11 +198,15 @@ class CascadeHook(BaseHook):
         """
         if not 1 <= len(batch) <= MAX_BATCH_SIZE:
             raise ValueError(f"a batch holds 1 to {MAX_BATCH_SIZE} messages, not {len(batch)}")
-        url = self.config.base_url + Route(route).path
-        body = json.dumps(
-            [message.to_wire() for message in batch], ensure_ascii=False, separators=(",", ":")
-        ).encode("utf-8")
-        attempt = _BatchAttempt(self, url, body, batch)
+        attempt = _BatchAttempt(
+            self._session,
+            self.pacer,
+            self.config.base_url + Route(route).path,
+            send_body(batch),
+            batch,
+            self._timeouts,
+            self.cascade_conn_id,
+        )
         try:
             sent = self._retrying()(attempt)
         except _Retryable as failure:
@@ -243,10 +236,12 @@ class CascadeHook(BaseHook):
 
     def _backoff(self, state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(error, "retry_after", None)
-        if retry_after is not None:
-            return float(min(retry_after, self.max_retry_wait))
-        return float(min(self.retry_wait * 2 ** (state.attempt_number - 1), self.max_retry_wait))
+        return backoff(
+            state.attempt_number,
+            getattr(error, "retry_after", None),
+            self.retry_wait,
+            self.max_retry_wait,
+        )
 
     def _log_retry(self, state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
@@ -262,23 +257,15 @@ class CascadeHook(BaseHook):
     # --- status and connection test -----------------------------------------------------
 
     def get_message_status(self, message_id: str) -> dict[str, Any] | None:
-        """The delivery status of one message (``deliverystatus``, ``extendedStatuses``...),
-        or None when the service knows no such message (``404``).
+        """The service's status answer for one message (read it with
+        :func:`~airflow_provider_cascade.wire.read_status`), or None when the service knows
+        no such message (``404``).
 
         :raises CascadeAuthError: the credentials were refused.
+        :raises CascadeRateLimitError: ``429`` (``retry_after`` as the service asked).
         :raises CascadeError: any other failure of the look-up.
         """
-        response = self._get_status_response(message_id)
-        if response.status_code == 404:
-            return None
-        _raise_for_status(response, self.cascade_conn_id)
-        try:
-            payload = response.json()
-        except ValueError:
-            raise CascadeServerError("status reply is not JSON", status=200) from None
-        if not isinstance(payload, dict):
-            raise CascadeServerError("status reply is not a JSON object", status=200)
-        return payload
+        return status_payload(self._get_status(message_id), self.cascade_conn_id)
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the credentials without sending anything: look up the nil message id.
@@ -287,23 +274,118 @@ class CascadeHook(BaseHook):
         refused them.
         """
         try:
-            response = self._get_status_response(NIL_UUID)
+            reply = self._get_status(NIL_UUID)
         except (CascadeError, requests.RequestException) as error:
             return False, f"Cascade service unreachable: {error}"
-        if response.status_code == 401:
+        if reply.kind is ReplyKind.AUTH_REFUSED:
             return False, "the Cascade service refused the credentials (401)"
-        if response.status_code in (200, 404):
+        if reply.kind in (ReplyKind.OK, ReplyKind.NOT_FOUND):
             return True, "Connection to the Cascade service works: credentials accepted"
-        return False, f"unexpected answer from the Cascade service: HTTP {response.status_code}"
+        return False, f"unexpected answer from the Cascade service: HTTP {reply.status}"
 
-    def _get_status_response(self, message_id: str) -> requests.Response:
-        path = self.config.status_path.format(message_id=message_id)
-        self._pacer.wait()
-        return self._session.get(self.config.base_url + path, timeout=self._timeouts)
+    def _get_status(self, message_id: str) -> Reply:
+        self.pacer.wait()
+        response = self._session.get(self.config.status_url(message_id), timeout=self._timeouts)
+        return classify(response.status_code, response.content, response.headers.get("Retry-After"))
 
     @property
     def _timeouts(self) -> tuple[float, float]:
         return (self.config.connect_timeout, self.config.timeout)
+
+
+class CascadeAsyncHook(BaseHook):
+    """The async twin of :class:`CascadeHook` for status look-ups (``httpx``), used by the
+    triggerer. Use it as an async context manager so its client is closed::
+
+        async with CascadeAsyncHook("cascade_default") as hook:
+            payload = await hook.get_message_status(message_id)
+
+    :param cascade_conn_id: the connection id.
+    :param max_requests_per_second: overrides the connection's pacing.
+    :param timeout: read timeout in seconds, overriding the connection's.
+    """
+
+    conn_name_attr = "cascade_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = "cascade"
+    hook_name = "SMSBAT Cascade (async)"
+
+    def __init__(
+        self,
+        cascade_conn_id: str = default_conn_name,
+        *,
+        max_requests_per_second: float | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.cascade_conn_id = cascade_conn_id
+        self._max_requests_per_second = max_requests_per_second
+        self._timeout = timeout
+        self._config: CascadeConnectionConfig | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._pacer: Pacer | None = None
+
+    async def __aenter__(self) -> CascadeAsyncHook:
+        await self.get_conn()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def get_conn(self) -> httpx.AsyncClient:
+        """The hook's one client, with the credentials as default headers."""
+        if self._client is None:
+            import httpx
+            from airflow.providers.common.compat.connection import get_async_connection
+
+            conn = await get_async_connection(self.cascade_conn_id, CascadeHook)
+            # get_async_connection has registered the secrets for masking already.
+            self._config = connection_config(
+                conn,
+                max_requests_per_second=self._max_requests_per_second,
+                timeout=self._timeout,
+                mask=False,
+            )
+            self._pacer = Pacer(self._config.max_requests_per_second)
+            self._client = httpx.AsyncClient(
+                headers=dict(self._config.headers),
+                timeout=httpx.Timeout(self._config.timeout, connect=self._config.connect_timeout),
+            )
+        return self._client
+
+    async def get_message_status(self, message_id: str) -> dict[str, Any] | None:
+        """As :meth:`CascadeHook.get_message_status`, without blocking the event loop.
+
+        :raises CascadeServerError: also when the service could not be reached.
+        """
+        client = await self.get_conn()
+        assert self._config is not None and self._pacer is not None
+        delay = self._pacer.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        import httpx
+
+        try:
+            response = await client.get(self._config.status_url(message_id))
+        except httpx.HTTPError as error:
+            raise CascadeServerError(f"status look-up failed ({type(error).__name__})") from None
+        reply = classify(
+            response.status_code, response.content, response.headers.get("Retry-After")
+        )
+        return status_payload(reply, self.cascade_conn_id)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def backoff(attempt: int, retry_after: float | None, first_wait: float, max_wait: float) -> float:
+    """Seconds to wait before retry ``attempt`` (1-based): the ``Retry-After`` asked for,
+    else ``first_wait`` doubled each time; never more than ``max_wait``."""
+    if retry_after is not None:
+        return float(min(retry_after, max_wait))
+    return float(min(first_wait * 2 ** (attempt - 1), max_wait))
 
 
 # --- one batch's request and the ways it can fail ----------------------------------------
@@ -335,7 +417,8 @@ class _RateLimited(_Retryable):
             return super().final_error(batch, uncertain=uncertain)
         return CascadeRateLimitError(
             f"still rate limited (429) after every retry; the batch of {len(batch)} "
-            "message(s) was not accepted: lower max_requests_per_second"
+            "message(s) was not accepted: lower max_requests_per_second",
+            retry_after=self.retry_after,
         )
 
 
@@ -347,12 +430,22 @@ class _BatchAttempt:
     """One try of one batch; remembers whether any try left the batch in doubt."""
 
     def __init__(
-        self, hook: CascadeHook, url: str, body: bytes, batch: Sequence[CascadeMessage]
+        self,
+        session: requests.Session,
+        pacer: Pacer,
+        url: str,
+        body: bytes,
+        batch: Sequence[CascadeMessage],
+        timeouts: tuple[float, float],
+        conn_id: str,
     ) -> None:
-        self.hook = hook
+        self.session = session
+        self.pacer = pacer
         self.url = url
         self.body = body
         self.batch = batch
+        self.timeouts = timeouts
+        self.conn_id = conn_id
         self.was_uncertain = False
 
     def __call__(self) -> list[SentMessage]:
@@ -363,26 +456,36 @@ class _BatchAttempt:
             raise
 
     def _try(self) -> list[SentMessage]:
-        hook = self.hook
-        hook._pacer.wait()
+        self.pacer.wait()
         try:
-            response = hook._session.post(self.url, data=self.body, timeout=hook._timeouts)
+            response = self.session.post(self.url, data=self.body, timeout=self.timeouts)
         except requests.RequestException as error:
             if _never_sent(error):
                 raise _Retryable(f"could not connect ({type(error).__name__})") from None
             raise _Uncertain(f"{type(error).__name__} after the request was sent") from None
-        status = response.status_code
-        if status == 200:
+        reply = classify(
+            response.status_code, response.content, response.headers.get("Retry-After")
+        )
+        kind = reply.kind
+        if kind is ReplyKind.OK:
             try:
-                return parse_send_response(response.json(), self.batch)
+                return read_send_reply(reply.payload, [m.tracking_id for m in self.batch])
             except ValueError as error:
                 raise _Uncertain(f"unreadable 200 reply: {error}", status=200) from None
-        if status == 429:
-            raise _RateLimited(_retry_after(response))
-        if status >= 500:
-            raise _Uncertain(f"HTTP {status} from the Cascade service", status=status)
-        _raise_for_status(response, hook.cascade_conn_id, self.batch)
-        raise _Uncertain(f"unexpected HTTP {status}", status=status)
+        if kind is ReplyKind.UNREADABLE:
+            raise _Uncertain("unreadable 200 reply: not JSON", status=200)
+        if kind is ReplyKind.RATE_LIMITED:
+            raise _RateLimited(reply.retry_after)
+        if kind is ReplyKind.SERVER_ERROR:
+            raise _Uncertain(f"HTTP {reply.status} from the Cascade service", status=reply.status)
+        if kind is ReplyKind.AUTH_REFUSED:
+            raise auth_refused(self.conn_id)
+        if kind is ReplyKind.BAD_REQUEST:
+            ref = f"batch of {len(self.batch)} from {self.batch[0].tracking_id}"
+            raise CascadeValidationError([read_error(reply.payload, ref)], from_service=True)
+        if reply.status < 400:  # a 2xx/3xx the contract does not name: it may have been taken
+            raise _Uncertain(f"unexpected HTTP {reply.status}", status=reply.status)
+        raise CascadeError(f"the Cascade service answered HTTP {reply.status}")
 
 
 def _never_sent(error: requests.RequestException) -> bool:
@@ -392,141 +495,3 @@ def _never_sent(error: requests.RequestException) -> bool:
     reason = error.args[0] if error.args else None
     reason = getattr(reason, "reason", reason)  # urllib3 wraps it in MaxRetryError
     return isinstance(reason, NewConnectionError)
-
-
-def _raise_for_status(
-    response: requests.Response, conn_id: str, batch: Sequence[CascadeMessage] = ()
-) -> None:
-    """Turn a final 4xx answer into the error it means; 2xx passes."""
-    status = response.status_code
-    if status < 400:
-        return
-    if status == 401:
-        raise CascadeAuthError(
-            f"the Cascade service refused the credentials of connection {conn_id!r} (401): "
-            "check the API key (password) and the viber_auth_token / tg_bot_key extras"
-        )
-    if status == 400:
-        raise CascadeValidationError([_service_problem(response, batch)], from_service=True)
-    raise CascadeError(f"the Cascade service answered HTTP {status}")
-
-
-def _service_problem(response: requests.Response, batch: Sequence[CascadeMessage]) -> Problem:
-    try:
-        error = response.json().get("error") or {}
-    except (ValueError, AttributeError):
-        error = {}
-    if not isinstance(error, dict):
-        error = {"message": str(error)}
-    ref = f"batch of {len(batch)} from {batch[0].tracking_id}" if batch else "request"
-    return Problem(
-        ref=ref,
-        field=str(error.get("field") or "request"),
-        rule=redact_phones(str(error.get("message") or "rejected as invalid (400)")),
-        code=str(error.get("code") or "BAD_REQUEST"),
-    )
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
-
-
-# --- pacing ------------------------------------------------------------------------------
-
-
-class Pacer:
-    """Spaces requests at most ``rate`` per second, across threads sharing it."""
-
-    def __init__(
-        self,
-        rate: float,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.interval = 1.0 / rate
-        self._clock = clock
-        self._sleep = sleep
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def reserve(self) -> float:
-        """Take the next slot; return how long to wait for it (async callers sleep it)."""
-        with self._lock:
-            now = self._clock()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-        return slot - now
-
-    def wait(self) -> None:
-        delay = self.reserve()
-        if delay > 0:
-            self._sleep(delay)
-
-
-# --- connection parsing ------------------------------------------------------------------
-
-
-def connection_config(
-    conn: Any,
-    *,
-    max_requests_per_second: float | None = None,
-    timeout: float | None = None,
-    mask: bool = True,
-) -> CascadeConnectionConfig:
-    """Read a ``cascade`` connection; its credentials are registered for masking in logs
-    (``mask=False`` where the caller already did, as ``get_async_connection`` does).
-
-    :raises CascadeAuthError: the connection holds no credential.
-    :raises CascadeError: an extra that should be a number is not.
-    """
-    extra = conn.extra_dejson
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    credentials = {"X-Authorization-Key": conn.password or ""} | {
-        header: str(extra.get(name) or "") for name, header in _EXTRA_HEADERS.items()
-    }
-    for header, secret in credentials.items():
-        if secret:
-            if mask:
-                mask_secret(secret)
-            headers[header] = secret
-    if len(headers) == 2:
-        raise CascadeAuthError(
-            f"connection {conn.conn_id!r} has no credential: set the password "
-            "(API key) or the extra viber_auth_token or tg_bot_key"
-        )
-    return CascadeConnectionConfig(
-        base_url=_base_url(conn.host, conn.schema, conn.port),
-        headers=headers,
-        timeout=timeout or _number(extra, "timeout", DEFAULT_TIMEOUT),
-        connect_timeout=_number(extra, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
-        max_requests_per_second=max_requests_per_second
-        or _number(extra, "max_requests_per_second", DEFAULT_MAX_REQUESTS_PER_SECOND),
-        status_path=str(extra.get("status_path") or DEFAULT_STATUS_PATH),
-    )
-
-
-def _base_url(host: str | None, schema: str | None, port: int | None) -> str:
-    if not host:
-        return DEFAULT_BASE_URL
-    host = host.rstrip("/")
-    if "://" in host:
-        return host
-    url = f"{schema or 'https'}://{host}"
-    return f"{url}:{port}" if port else url
-
-
-def _number(extra: Mapping[str, Any], name: str, default: float) -> float:
-    value = extra.get(name)
-    if value in (None, ""):
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise CascadeError(f"connection extra {name!r} must be a number, not {value!r}") from None
-    if number <= 0:
-        raise CascadeError(f"connection extra {name!r} must be positive, not {value!r}")
-    return number

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.notifier import BaseNotifier
 
-from airflow_provider_cascade.get_provider_info import DEFAULT_CONN_ID
+from airflow_provider_cascade.constants import DEFAULT_CONN_ID
 from airflow_provider_cascade.messages import MessageType, Route, parse_messages
 
 if TYPE_CHECKING:

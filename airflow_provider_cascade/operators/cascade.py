@@ -4,29 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_cascade.get_provider_info import DEFAULT_CONN_ID
-from airflow_provider_cascade.messages import MAX_BATCH_SIZE, Route, mask_phone
+from airflow_provider_cascade.constants import (
+    DEFAULT_CONN_ID,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_XCOM_INLINE_LIMIT,
+    MAX_BATCH_SIZE,
+)
+from airflow_provider_cascade.privacy import mask_phone
+from airflow_provider_cascade.settings import CampaignSettings, OnInvalid, OnUncertain
+from airflow_provider_cascade.wire import WIRE_NAMES, Route
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_cascade.campaign import (
-        CampaignSettings,
-        OnInvalid,
-        OnUncertain,
-        WriteBack,
-    )
-    from airflow_provider_cascade.sources import RawBatch
+    from airflow_provider_cascade.campaign import WriteBack
+    from airflow_provider_cascade.sources import Source
 
 # The send machinery (requests, tenacity, the campaign loop) is imported inside execute():
 # every scheduler and DAG processor parse imports this module, and that must stay cheap.
 
 #: XCom key under which the message ids (a list, in send order) are pushed when inline.
 MESSAGE_IDS_KEY = "message_ids"
+#: The hook arguments the operator sets from its own: not to be given in ``hook_params``.
+_HOOK_ARGUMENTS_OF_THE_OPERATOR = {
+    "cascade_conn_id": "cascade_conn_id",
+    "max_requests_per_second": "max_requests_per_second",
+    "resend_uncertain": "on_uncertain",
+}
+_PREVIEW_HIDDEN = ("survey_options", WIRE_NAMES["survey_options"])
+_PREVIEW_PHONE = ("to_phone", WIRE_NAMES["to_phone"])
 
 
 class CascadeSendOperator(BaseOperator):
@@ -63,7 +74,8 @@ class CascadeSendOperator(BaseOperator):
     :param max_in_flight: requests in flight at once on the pooled session (default 8),
         so validating the next batch overlaps the network; pacing still applies.
     :param hook_params: more :class:`CascadeHook` arguments (``max_retries``,
-        ``retry_wait``, ``max_retry_wait``, ``timeout``).
+        ``retry_wait``, ``max_retry_wait``, ``timeout``); those the operator has an
+        argument for (``max_requests_per_second``, ``on_uncertain``...) raise ValueError.
     :param dry_run: validate everything and return the result it would send; send nothing.
     :param on_invalid: ``fail`` (default): an invalid message fails the task before its
         batch is sent (for ``messages=`` before anything is sent), with ONE error listing
@@ -129,13 +141,13 @@ class CascadeSendOperator(BaseOperator):
         route: Route | str = Route.STANDARD,
         batch_size: int = MAX_BATCH_SIZE,
         max_requests_per_second: float | None = None,
-        max_in_flight: int = 8,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         hook_params: Mapping[str, Any] | None = None,
         dry_run: bool = False,
         on_invalid: OnInvalid = "fail",
         on_uncertain: OnUncertain = "resend",
         mark_sent_sql: str | None = None,
-        xcom_inline_limit: int = 10_000,
+        xcom_inline_limit: int = DEFAULT_XCOM_INLINE_LIMIT,
         results_path: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -146,16 +158,25 @@ class CascadeSendOperator(BaseOperator):
             raise ValueError("sql= needs sql_conn_id=")
         if mark_sent_sql and sql is None:
             raise ValueError("mark_sent_sql= writes back to the sql= source: give sql= too")
-        if not 1 <= batch_size <= MAX_BATCH_SIZE:
-            raise ValueError(f"batch_size must be 1 to {MAX_BATCH_SIZE}, not {batch_size}")
-        if not 1 <= max_in_flight <= 32:
-            raise ValueError(f"max_in_flight must be 1 to 32, not {max_in_flight}")
-        if on_invalid not in ("fail", "skip"):
-            raise ValueError(f"on_invalid must be 'fail' or 'skip', not {on_invalid!r}")
-        if on_uncertain not in ("resend", "skip"):
-            raise ValueError(f"on_uncertain must be 'resend' or 'skip', not {on_uncertain!r}")
-        if xcom_inline_limit < 0:
-            raise ValueError("xcom_inline_limit must be 0 or more")
+        clashes = sorted(set(hook_params or ()) & set(_HOOK_ARGUMENTS_OF_THE_OPERATOR))
+        if clashes:
+            raise ValueError(
+                "hook_params may not set "
+                + ", ".join(
+                    f"{name!r} (use the operator's {_HOOK_ARGUMENTS_OF_THE_OPERATOR[name]}=)"
+                    for name in clashes
+                )
+            )
+        # Every limit and mode, checked once (ValueError here, at DAG parse).
+        self.settings = CampaignSettings(
+            route=Route(route),
+            batch_size=batch_size,
+            dry_run=dry_run,
+            on_invalid=on_invalid,
+            on_uncertain=on_uncertain,
+            xcom_inline_limit=xcom_inline_limit,
+            max_in_flight=max_in_flight,
+        )
         self.messages = messages
         self.sql = sql
         self.sql_conn_id = sql_conn_id
@@ -165,16 +186,9 @@ class CascadeSendOperator(BaseOperator):
         self.ttl = ttl
         self.scheduled_sent = scheduled_sent
         self.cascade_conn_id = cascade_conn_id
-        self.route = Route(route)
-        self.batch_size = batch_size
         self.max_requests_per_second = max_requests_per_second
-        self.max_in_flight = max_in_flight
         self.hook_params = dict(hook_params or {})
-        self.is_dry_run = dry_run  # not `dry_run`: BaseOperator has a dry_run() method
-        self.on_invalid: OnInvalid = on_invalid
-        self.on_uncertain: OnUncertain = on_uncertain
         self.mark_sent_sql = mark_sent_sql
-        self.xcom_inline_limit = xcom_inline_limit
         self.results_path = results_path
         # Rendering replaces ``messages`` by a masked preview (rendered fields are shown in
         # the UI and stored); the real list is kept here.
@@ -198,21 +212,19 @@ class CascadeSendOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_cascade.campaign import Campaign
+        from airflow_provider_cascade.exceptions import CascadeBatchInDoubtError
         from airflow_provider_cascade.hooks.cascade import CascadeHook
         from airflow_provider_cascade.ledger import SendLedger
 
+        settings = self._run_settings()
         hook = CascadeHook(
             self.cascade_conn_id,
             max_requests_per_second=self.max_requests_per_second,
-            resend_uncertain=self.on_uncertain == "resend",
+            resend_uncertain=settings.resend_uncertain,
             **self.hook_params,
         )
         ledger = (
-            SendLedger(None)
-            if self.is_dry_run
-            else SendLedger.from_context(
-                context, self.log, record_in_flight=self.on_uncertain == "skip"
-            )
+            SendLedger(None) if settings.dry_run else SendLedger.from_context(context, self.log)
         )
         if ledger.resumed:
             self.log.info(
@@ -221,21 +233,29 @@ class CascadeSendOperator(BaseOperator):
                 len(ledger.accepted),
                 len(ledger.uncertain),
             )
-        with self._source() as (batches, write_back, total):
-            campaign = Campaign(
-                hook, ledger, self._settings(), self.log, write_back=write_back, total=total
-            )
+        with self._source() as (source, write_back):
+            campaign = Campaign(hook, ledger, settings, self.log, write_back=write_back)
             try:
-                result = campaign.run(batches)
+                result = campaign.run(source)
+            except CascadeBatchInDoubtError as error:
+                raise CascadeBatchInDoubtError(
+                    f"{error.reason}; a retry of this task sends it again (on_uncertain='resend')",
+                    tracking_ids=error.tracking_ids,
+                    status=error.status,
+                ) from error
             finally:
                 hook.close()
         if result.messages is not None and not result.dry_run:
             context["ti"].xcom_push(key=MESSAGE_IDS_KEY, value=result.message_ids)
         return result.to_xcom()
 
-    def _settings(self) -> CampaignSettings:
-        from airflow_provider_cascade.campaign import CampaignSettings
+    @property
+    def is_dry_run(self) -> bool:
+        """``dry_run=`` (not ``dry_run``: BaseOperator has a ``dry_run()`` method)."""
+        return self.settings.dry_run
 
+    def _run_settings(self) -> CampaignSettings:
+        """The settings with what is rendered only now: the defaults and ``results_path``."""
         defaults = {
             name: value
             for name, value in (
@@ -246,24 +266,17 @@ class CascadeSendOperator(BaseOperator):
             )
             if value not in (None, "")
         }
-        return CampaignSettings(
-            route=self.route,
-            defaults=defaults,
-            dry_run=self.is_dry_run,
-            on_invalid=self.on_invalid,
-            on_uncertain=self.on_uncertain,
-            xcom_inline_limit=self.xcom_inline_limit,
-            results_path=self.results_path or None,
-            max_in_flight=self.max_in_flight,
-        )
+        return replace(self.settings, defaults=defaults, results_path=self.results_path or None)
 
     @contextmanager
-    def _source(self) -> Iterator[tuple[Iterator[RawBatch], WriteBack | None, int | None]]:
-        from airflow_provider_cascade.sources import SqlSource, list_batches
+    def _source(self) -> Iterator[tuple[Source, WriteBack | None]]:
+        from airflow_provider_cascade.sources import ListSource, SqlSource, as_message_list
 
         if self.sql is None:
-            messages = self._checked_messages()
-            yield list_batches(messages, self.batch_size), None, len(messages)
+            value = (
+                self._rendered_messages if self._rendered_messages is not None else self.messages
+            )
+            yield ListSource(as_message_list(value)), None
             return
         assert self.sql_conn_id is not None
         with SqlSource(self.sql_conn_id, self.sql, self.parameters) as source:
@@ -271,32 +284,7 @@ class CascadeSendOperator(BaseOperator):
             if self.mark_sent_sql:
                 mark_sent_sql = self.mark_sent_sql
                 write_back = lambda rows: source.write_back(mark_sent_sql, rows)  # noqa: E731
-            batches = source.batches(self.batch_size)
-            try:
-                yield batches, write_back, None
-            finally:
-                batches.close()  # before the connection closes, in this thread
-
-    def _checked_messages(self) -> list[Any]:
-        from airflow_provider_cascade.campaign import check_batch
-        from airflow_provider_cascade.exceptions import CascadeError, CascadeValidationError
-        from airflow_provider_cascade.sources import RawBatch, as_message_list
-
-        value = self._rendered_messages if self._rendered_messages is not None else self.messages
-        messages: list[Any] = as_message_list(value)
-        # An in-memory list is checked whole first, so that with on_invalid="fail" nothing
-        # is sent from a list known to hold an invalid message.
-        if self.on_invalid == "fail":
-            checked, problems = check_batch(RawBatch("message", 1, messages), self._settings())
-            if problems:
-                raise CascadeValidationError(problems)
-            messages = checked
-        if len(messages) > self.xcom_inline_limit and not self.results_path:
-            raise CascadeError(
-                f"{len(messages)} messages exceed xcom_inline_limit={self.xcom_inline_limit}: "
-                "set results_path so their ids are written there"
-            )
-        return messages
+            yield source, write_back
 
 
 def masked_preview(messages: Any, limit: int = 20) -> Any:
@@ -310,7 +298,7 @@ def masked_preview(messages: Any, limit: int = 20) -> Any:
                 {
                     key: _masked(key, value)
                     for key, value in item.items()
-                    if key not in ("survey_options", "surveyOptions")
+                    if key not in _PREVIEW_HIDDEN
                 }
             )
         else:
@@ -321,7 +309,7 @@ def masked_preview(messages: Any, limit: int = 20) -> Any:
 
 
 def _masked(key: str, value: Any) -> Any:
-    if key in ("to_phone", "toPhone"):
+    if key in _PREVIEW_PHONE:
         return mask_phone(value)
     if key == "text" and isinstance(value, str):
         return f"<{len(value)} characters>"

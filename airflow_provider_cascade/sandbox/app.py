@@ -11,8 +11,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
-from airflow_provider_cascade.exceptions import CascadeValidationError
-from airflow_provider_cascade.messages import Route, parse_messages
+from airflow_provider_cascade.sandbox.contract import (
+    SEND_PATHS,
+    STATUS_PATH,
+    ContractError,
+    check_message,
+    error_body,
+    rate_limited_body,
+    send_reply,
+)
 from airflow_provider_cascade.sandbox.state import REPLY_LOST_KINDS, SandboxState
 
 _BAD_GATEWAY = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
@@ -25,12 +32,10 @@ def create_app(state: SandboxState) -> FastAPI:
     app = FastAPI(title="Cascade sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sandbox = state
 
-    for route in Route:
-        app.add_api_route(
-            route.path, _send_endpoint(state, route), methods=["POST"], response_model=None
-        )
+    for route, path in SEND_PATHS.items():
+        app.add_api_route(path, _send_endpoint(state, route), methods=["POST"], response_model=None)
 
-    @app.get("/bat/message/{message_id}")
+    @app.get(STATUS_PATH)
     async def message_status(message_id: str, request: Request) -> Response:
         state.stats["status_requests"] += 1
         if not state.authorized(_headers(request)):
@@ -71,7 +76,7 @@ def create_app(state: SandboxState) -> FastAPI:
     return app
 
 
-def _send_endpoint(state: SandboxState, route: Route) -> Any:
+def _send_endpoint(state: SandboxState, route: str) -> Any:
     async def send(request: Request) -> Response:
         state.stats["requests"] += 1
         # A rate limiter counts requests as they arrive; the latency is the answer's.
@@ -107,14 +112,14 @@ def _send_endpoint(state: SandboxState, route: Route) -> Any:
             state.stats["rejected"] += 1
             return _error(400, "INVALID_BODY", "Body must be a non-empty JSON array", None)
         try:
-            messages = parse_messages(payload)
-        except CascadeValidationError as error:
+            messages = [check_message(entry, n) for n, entry in enumerate(payload, 1)]
+            _check_unique_ids(messages)
+        except ContractError as error:
             state.stats["rejected"] += 1
-            first = error.problems[0]
-            return _error(400, first.code, str(first), first.field)
+            return _json(400, error.body())
 
-        sent = state.accept(messages, route, reply_lost=fault in REPLY_LOST_KINDS)
-        answer = [entry.to_wire() for entry in sent]
+        message_ids = state.accept(messages, route, reply_lost=fault in REPLY_LOST_KINDS)
+        answer = send_reply(message_ids, [message["id"] for message in messages])
         if fault == "response_lost":
             return await _reset(request)
         if fault == "slow":
@@ -129,8 +134,16 @@ def _send_endpoint(state: SandboxState, route: Route) -> Any:
             return _json(200, [{"trackinId": answer[0]["trackinId"]}, *answer[1:]])
         return _json(200, answer)
 
-    send.__name__ = f"send_{route.value}"
+    send.__name__ = f"send_{route}"
     return send
+
+
+def _check_unique_ids(messages: list[dict[str, Any]]) -> None:
+    seen: set[str] = set()
+    for message in messages:
+        if message["id"] in seen:
+            raise ContractError("DUPLICATE_ID", f"id {message['id']} is used twice", "id")
+        seen.add(message["id"])
 
 
 async def _reset(request: Request) -> Response:
@@ -159,7 +172,7 @@ def _json(status: int, body: Any) -> Response:
 
 
 def _error(status: int, code: str, message: str, field: str | None) -> Response:
-    return _json(status, {"error": {"code": code, "message": message, "field": field}})
+    return _json(status, error_body(code, message, field))
 
 
 def _unauthorized(state: SandboxState) -> Response:
@@ -168,10 +181,7 @@ def _unauthorized(state: SandboxState) -> Response:
 
 
 def _too_many_requests(retry_after: int | None = None) -> Response:
-    response = _json(
-        429,
-        {"error": "Too Many Requests", "message": "Rate limit exceeded, slow down", "status": 429},
-    )
+    response = _json(429, rate_limited_body())
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     return response

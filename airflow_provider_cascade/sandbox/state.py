@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_cascade.messages import CascadeMessage, Route, SentMessage
+from airflow_provider_cascade.sandbox.contract import (
+    API_KEY_HEADER,
+    CREDENTIAL_HEADERS,
+    scheduled_timestamp,
+    status_reply,
+)
 
 #: What the sandbox can do to a send request instead of answering it normally.
 FAULT_KINDS = (
@@ -87,28 +92,43 @@ class Faults:
 
 @dataclass(slots=True)
 class Record:
-    """One accepted message, as the sandbox keeps it."""
+    """One accepted message, as the sandbox keeps it: the whole wire object it received."""
 
     message_id: str
-    tracking_id: str
-    to_phone: str
-    message_type: str
+    wire: dict[str, Any]
     route: str
     list_id: int
     accepted_at: float
     scheduled_for: float | None
     reply_lost: bool = False
 
+    @property
+    def tracking_id(self) -> str:
+        return str(self.wire["id"])
+
+    @property
+    def to_phone(self) -> str:
+        return str(self.wire["toPhone"])
+
     def to_json(self) -> dict[str, Any]:
+        """What ``GET /sandbox/messages`` lists: the message as sent (every field, the
+        wire names), and what the sandbox did with it. A local test server: it shows the
+        full phone number and text on purpose."""
+        wire = self.wire
         return {
             "message_id": self.message_id,
             "tracking_id": self.tracking_id,
             "to_phone": self.to_phone,
-            "message_type": self.message_type,
+            "message_type": wire["messageType"],
+            "from_name": wire["fromName"],
+            "text": wire.get("text"),
+            "ttl": wire.get("ttl"),
+            "survey_options": wire.get("surveyOptions"),
             "route": self.route,
             "accepted_at": _iso(self.accepted_at),
             "scheduled_sent": _iso(self.scheduled_for) if self.scheduled_for else None,
             "reply_lost": self.reply_lost,
+            "wire": wire,
         }
 
 
@@ -167,11 +187,8 @@ class SandboxState:
 
     def authorized(self, headers: dict[str, str]) -> bool:
         if self.api_key is not None:
-            return headers.get("x-authorization-key") == self.api_key
-        return any(
-            headers.get(name)
-            for name in ("x-authorization-key", "x-viber-auth-token", "x-tg-bot-key")
-        )
+            return headers.get(API_KEY_HEADER) == self.api_key
+        return any(headers.get(name) for name in CREDENTIAL_HEADERS)
 
     def rate_limited(self, now: float) -> bool:
         """Count this send request against the limit; True if it must get a 429.
@@ -200,35 +217,33 @@ class SandboxState:
     # --- accepting and reporting --------------------------------------------------------
 
     def accept(
-        self, messages: Sequence[CascadeMessage], route: Route, *, reply_lost: bool = False
-    ) -> list[SentMessage]:
-        """Record the messages; ``reply_lost`` marks those whose answer a fault will spoil."""
+        self, messages: Sequence[dict[str, Any]], route: str, *, reply_lost: bool = False
+    ) -> list[str]:
+        """Record checked wire messages (see :mod:`.contract`); return their message ids.
+        ``reply_lost`` marks those whose answer a fault will spoil."""
         now = time.time()
         ids = _random_uuids(len(messages), self._random_ids)
         self.stats["accepted_requests"] += 1
         list_id = self.stats["accepted_requests"]
-        sent: list[SentMessage] = []
         for message, message_id in zip(messages, ids, strict=True):
-            if message.tracking_id in self._seen_tracking_ids:
+            tracking_id = message["id"]
+            if tracking_id in self._seen_tracking_ids:
                 self.stats["duplicate_tracking_ids"] += 1
-            self._seen_tracking_ids.add(message.tracking_id)
+            self._seen_tracking_ids.add(tracking_id)
             self.records[message_id] = Record(
                 message_id=message_id,
-                tracking_id=message.tracking_id,
-                to_phone=message.to_phone,
-                message_type=message.message_type.value,
-                route=route.value,
+                wire=message,
+                route=route,
                 list_id=list_id,
                 accepted_at=now,
-                scheduled_for=_timestamp(message.scheduled_sent),
+                scheduled_for=scheduled_timestamp(message),
                 reply_lost=reply_lost,
             )
-            sent.append(SentMessage(message_id, message.tracking_id))
-        self.stats["accepted"] += len(sent)
+        self.stats["accepted"] += len(ids)
         # The record only grows; keeping it out of the collector's passes keeps every
         # request as fast as the first, however many messages were accepted before.
         gc.freeze()
-        return sent
+        return ids
 
     def status(self, message_id: str, now: float | None = None) -> dict[str, Any] | None:
         """The core API's status answer for one message, or None if unknown."""
@@ -244,19 +259,7 @@ class SandboxState:
             status, extended = "processing", {CHANNELS[0]: "processing"}
         else:
             status, extended = final, _extended_statuses(channel, final)
-        return {
-            "messagelistId": record.list_id,
-            "messageId": message_id,
-            "deliverystatus": status,
-            "partscount": 1,
-            "cost": 0.0,
-            "fallbacks": [
-                {"type": name, "status": state}
-                for name, state in extended.items()
-                if state != "not_used"
-            ],
-            "extendedStatuses": extended,
-        }
+        return status_reply(record.list_id, message_id, status, extended, cost=0.0)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -325,12 +328,6 @@ def _extended_statuses(channel: str | None, final: str) -> dict[str, str]:
         name: "undeliverable" if index < position else final if index == position else "not_used"
         for index, name in enumerate(CHANNELS)
     }
-
-
-def _timestamp(iso: str | None) -> float | None:
-    if iso is None:
-        return None
-    return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
 
 
 def _iso(moment: float) -> str:

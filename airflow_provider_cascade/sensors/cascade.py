@@ -14,13 +14,13 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_cascade.delivery import (
+from airflow_provider_cascade.constants import (
+    DEFAULT_CONN_ID,
     DEFAULT_STATUS_REQUESTS_PER_SECOND,
-    DeliveryTracker,
-    SuccessWhen,
+    DEFAULT_XCOM_INLINE_LIMIT,
 )
+from airflow_provider_cascade.delivery import DeliveryTracker, SuccessWhen
 from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError
-from airflow_provider_cascade.get_provider_info import DEFAULT_CONN_ID
 from airflow_provider_cascade.results import CascadeSendResult
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class CascadeDeliverySensor(BaseSensorOperator):
         success_when: SuccessWhen = "all_final",
         fail_on_undeliverable: bool = False,
         max_requests_per_second: float = DEFAULT_STATUS_REQUESTS_PER_SECOND,
-        xcom_inline_limit: int = 10_000,
+        xcom_inline_limit: int = DEFAULT_XCOM_INLINE_LIMIT,
         results_path: str | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
@@ -165,9 +165,14 @@ class CascadeDeliverySensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Turn the trigger's event into the report, or the error it carries."""
+        from airflow_provider_cascade.triggers.cascade import AUTH_REFUSED
+
         status = event.get("status")
         if status == "error":
-            raise CascadeAuthError(event.get("message", "delivery polling failed"))
+            message = event.get("message", "delivery polling failed")
+            if event.get("kind") == AUTH_REFUSED:
+                raise CascadeAuthError(message)
+            raise CascadeError(message)
         if status == "timeout":
             raise AirflowSensorTimeout(event.get("message", "delivery not final in time"))
         if status != "success":

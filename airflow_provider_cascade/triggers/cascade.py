@@ -7,17 +7,25 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 from airflow.triggers.base import BaseTrigger, TriggerEvent  # one path on 2.x and 3.x
 
-from airflow_provider_cascade.delivery import DEFAULT_STATUS_REQUESTS_PER_SECOND, DeliveryTracker
+from airflow_provider_cascade.constants import DEFAULT_STATUS_REQUESTS_PER_SECOND
+from airflow_provider_cascade.delivery import DeliveryTracker
+
+#: ``kind`` of an ``error`` event whose cause was refused credentials (401).
+AUTH_REFUSED = "auth_refused"
 
 
 class CascadeDeliveryTrigger(BaseTrigger):
     """Poll every message's status until all are final or ``deadline`` passes.
 
+    A thin caller of :class:`~airflow_provider_cascade.hooks.cascade.CascadeAsyncHook`: a
+    look-up that fails (no answer, ``5xx``, ``429``, a malformed reply) is logged, counted
+    and tried again next round; only refused credentials end the polling early.
+
     Yields one event and returns: ``{"status": "success"|"timeout"|"error", "tracker":
-    ..., "message": ...}``; the sensor's ``execute_complete`` turns it into its report.
+    ..., "message": ..., "kind": ...}``; the sensor's ``execute_complete`` turns it into its
+    report (``kind`` is ``auth_refused`` for a ``401``, else ``error``).
 
     :param cascade_conn_id: the ``cascade`` connection.
     :param messages: ``[message_id, tracking_id]`` pairs (JSON values only).
@@ -54,11 +62,30 @@ class CascadeDeliveryTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError
+        from airflow_provider_cascade.hooks.cascade import CascadeAsyncHook
+
         tracker = DeliveryTracker((pair[0] or "", pair[1]) for pair in self.messages)
+        hook = CascadeAsyncHook(
+            self.cascade_conn_id, max_requests_per_second=self.max_requests_per_second
+        )
         try:
-            async with await self._client() as client:
+            async with hook:
                 while True:
-                    await self._poll_round(client, tracker)
+                    failed = 0
+                    for message_id in sorted(tracker.pending):
+                        try:
+                            payload = await hook.get_message_status(message_id)
+                        except CascadeAuthError:
+                            raise
+                        except CascadeError as error:
+                            failed += 1
+                            self.log.warning(
+                                "Status look-up failed (%s); retried next round", error
+                            )
+                            continue
+                        if payload is not None:  # unknown yet: asked again next round
+                            tracker.record(message_id, payload)
                     if tracker.done:
                         yield TriggerEvent({"status": "success", "tracker": tracker.to_json()})
                         return
@@ -71,46 +98,9 @@ class CascadeDeliveryTrigger(BaseTrigger):
                             }
                         )
                         return
-                    self.log.info("Delivery: %s", tracker.summary())
+                    self.log.info("Delivery: %s; %d look-up(s) failed", tracker.summary(), failed)
                     await asyncio.sleep(self.poll_interval)
-        except _Refused as error:
-            yield TriggerEvent({"status": "error", "message": str(error)})
-
-    async def _client(self) -> httpx.AsyncClient:
-        from airflow.providers.common.compat.connection import get_async_connection
-
-        from airflow_provider_cascade.hooks.cascade import CascadeHook, connection_config
-
-        conn = await get_async_connection(self.cascade_conn_id, CascadeHook)
-        config = connection_config(
-            conn, max_requests_per_second=self.max_requests_per_second, mask=False
-        )
-        self._status_url = config.base_url + config.status_path
-        self._interval = 1.0 / config.max_requests_per_second
-        return httpx.AsyncClient(
-            headers=dict(config.headers),
-            timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
-        )
-
-    async def _poll_round(self, client: httpx.AsyncClient, tracker: DeliveryTracker) -> None:
-        for message_id in sorted(tracker.pending):
-            started = time.monotonic()
-            try:
-                response = await client.get(self._status_url.format(message_id=message_id))
-            except httpx.HTTPError as error:
-                self.log.warning(
-                    "Status look-up failed (%s); retried next round", type(error).__name__
-                )
-            else:
-                if response.status_code == 401:
-                    raise _Refused(
-                        f"the Cascade service refused the credentials of connection "
-                        f"{self.cascade_conn_id!r} (401)"
-                    )
-                if response.status_code == 200:
-                    tracker.record(message_id, response.json())
-            await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))
-
-
-class _Refused(Exception):
-    pass
+        except CascadeAuthError as error:
+            yield TriggerEvent({"status": "error", "kind": AUTH_REFUSED, "message": str(error)})
+        except CascadeError as error:  # e.g. the connection has no credential
+            yield TriggerEvent({"status": "error", "kind": "error", "message": str(error)})
