@@ -97,7 +97,7 @@ class Campaign:
             label=raw.label,
             start=raw.start,
             defaults=self.settings.defaults,
-            recommended_ttl=True,
+            recommended_ttl=self.settings.recommended_ttl,
             seen=self._seen,
             spelling=raw.spelling,
             source_keys=source_keys,

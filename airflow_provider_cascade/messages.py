@@ -55,12 +55,12 @@ def field_for_key(name: str) -> str | None:
     return _FIELD_BY_KEY.get(name) or _FIELD_BY_FOLDED_KEY.get(name.lower())
 
 
-def unknown_key_rule(key: str, what: str = "key") -> str:
+def unknown_key_rule(key: str, rule: str = "is not a message field") -> str:
     """Why ``key`` is refused, with the nearest field when one is close (``phone`` ->
     ``to_phone``)."""
     nearest = difflib.get_close_matches(key.lower(), [*FIELDS, "id"], n=1, cutoff=0.6)
     hint = f": did you mean {nearest[0]}?" if nearest else f" (fields: id, {', '.join(FIELDS)})"
-    return f"is a {what} that names no message field{hint}"
+    return f"{rule}{hint}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +98,7 @@ class CascadeMessage:
         values = list(given)
         issues = check_values(values)
         if issues:
-            ref = self.tracking_id if usable_id(self.tracking_id) else _NO_ID
+            ref = values[0] if usable_id(values[0]) else _NO_ID  # an int key is text by now
             raise CascadeValidationError([Problem(ref, *issue) for issue in issues])
         for name, value, original in zip(FIELDS, values, given, strict=True):
             if value is not original:

@@ -173,6 +173,6 @@ class ResultSpool(Generic[Item]):
         return str(path)
 
     def close(self) -> None:
+        """Remove the spill file; entries held in memory stay readable."""
         if self._file is not None:
             self._file.close()
-        self._held = []

@@ -34,6 +34,8 @@ class CampaignSettings:
 
     route: Route = Route.STANDARD
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: A message still without ``ttl`` gets the service's recommendation for its type.
+    recommended_ttl: bool = True
     batch_size: int = MAX_BATCH_SIZE
     dry_run: bool = False
     on_invalid: OnInvalid = "fail"

@@ -214,7 +214,14 @@ def _message_fields(names: Sequence[str]) -> list[str]:
     for name in names:
         field = field_for_key(name)
         if field is None:
-            problems.append(Problem("sql", name, unknown_key_rule(name, "column"), "UNKNOWN_FIELD"))
+            problems.append(
+                Problem(
+                    "sql",
+                    name,
+                    unknown_key_rule(name, "is a column that names no message field"),
+                    "UNKNOWN_FIELD",
+                )
+            )
         elif field in fields:
             problems.append(
                 Problem("sql", name, f"is a second column for {field}", "DUPLICATE_FIELD")

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from airflow_provider_cascade.delivery import CascadeDeliveryError, DeliveryTracker, read_status
+from airflow_provider_cascade.delivery import CascadeDeliveryError, DeliveryTracker
 from airflow_provider_cascade.exceptions import CascadeError
+from airflow_provider_cascade.wire import DeliveryStatus, read_status
 
 
 def status(value: str, channel: str | None = None) -> dict[str, object]:
@@ -14,9 +15,17 @@ def status(value: str, channel: str | None = None) -> dict[str, object]:
 
 
 def test_read_status_names_the_delivering_channel():
-    assert read_status(status("delivered", "rcs")) == ("delivered", "rcs")
-    assert read_status({"deliverystatus": "PROCESSING"}) == ("processing", None)
-    assert read_status({}) == ("unknown", None)
+    delivered = read_status(status("delivered", "rcs"))
+    assert (delivered.status, delivered.channel) == ("delivered", "rcs")
+    assert read_status({"deliverystatus": "PROCESSING"}) == DeliveryStatus("processing")
+    assert read_status({}) == DeliveryStatus("unknown")
+
+
+def test_read_status_reads_cost_and_bill():
+    payload = {"deliverystatus": "delivered", "cost": "0.12", "billAmount": 1.5}
+    read = read_status({**payload, "billCurrency": "UAH", "extendedStatuses": "garbage"})
+    assert (read.cost, read.bill_amount, read.bill_currency) == (0.12, 1.5, "UAH")
+    assert read.channels is None and read.channel is None
 
 
 def test_only_final_statuses_leave_pending():

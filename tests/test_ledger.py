@@ -5,16 +5,7 @@ import logging
 from airflow_provider_cascade.ledger import IN_DOUBT, NOT_SENT, SendLedger
 from airflow_provider_cascade.messages import CascadeMessage, SentMessage
 from tests.conftest import make_message
-
-
-class MemoryStore(dict):
-    """A task state store in memory that counts its writes."""
-
-    writes = 0
-
-    def set(self, key, value):
-        self.writes += 1
-        self[key] = value
+from tests.fakes import MemoryStore
 
 
 def batch(*numbers: int) -> list[CascadeMessage]:
@@ -96,8 +87,8 @@ def test_log_entries_are_read_until_the_first_missing_number():
 
 def test_at_least_once_saves_the_in_flight_writes():
     store = MemoryStore()
-    ledger = SendLedger(store, record_in_flight=False)
-    number = ledger.begin(batch(1))
+    ledger = SendLedger(store)
+    number = ledger.begin(batch(1), in_flight=False)
     ledger.flush()
     assert store.writes == 0
     ledger.accept(number, [SentMessage("m1", "order-1")])

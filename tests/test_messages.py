@@ -14,9 +14,9 @@ from airflow_provider_cascade.messages import (
     SentMessage,
     mask_phone,
     parse_messages,
-    parse_send_response,
     redact_phones,
 )
+from airflow_provider_cascade.wire import read_send_reply
 from tests.conftest import make_message
 
 PHONE = "+380501234567"
@@ -104,38 +104,38 @@ def test_survey_options_may_be_a_json_array_string():
 
 BAD_INPUT = [
     # (overrides, wire field, words of the rule)
-    ({"to_phone": "380501234567"}, "toPhone", "is not E.164"),
-    ({"to_phone": "0501234567"}, "toPhone", "is not E.164"),
-    ({"to_phone": "+0501234567"}, "toPhone", "is not E.164"),
-    ({"to_phone": "+38050abc4567"}, "toPhone", "is not E.164"),
-    ({"to_phone": "+3805012345678901"}, "toPhone", "is not E.164"),
-    ({"to_phone": "+123456"}, "toPhone", "is not E.164"),
-    ({"to_phone": None}, "toPhone", "is required"),
-    ({"to_phone": 380501234567}, "toPhone", "must be text"),
-    ({"from_name": None}, "fromName", "is required"),
-    ({"from_name": "  "}, "fromName", "must not be empty"),
-    ({"message_type": "sms"}, "messageType", "is not one of"),
-    ({"message_type": None}, "messageType", "is required"),
+    ({"to_phone": "380501234567"}, "to_phone", "is not E.164"),
+    ({"to_phone": "0501234567"}, "to_phone", "is not E.164"),
+    ({"to_phone": "+0501234567"}, "to_phone", "is not E.164"),
+    ({"to_phone": "+38050abc4567"}, "to_phone", "is not E.164"),
+    ({"to_phone": "+3805012345678901"}, "to_phone", "is not E.164"),
+    ({"to_phone": "+123456"}, "to_phone", "is not E.164"),
+    ({"to_phone": None}, "to_phone", "is required"),
+    ({"to_phone": 380501234567}, "to_phone", "must be text"),
+    ({"from_name": None}, "from_name", "is required"),
+    ({"from_name": "  "}, "from_name", "must not be empty"),
+    ({"message_type": "sms"}, "message_type", "is not one of"),
+    ({"message_type": None}, "message_type", "is required"),
     ({"text": None}, "text", "is required for transaction"),
     ({"text": ""}, "text", "is required for transaction"),
     ({"text": "x" * 5000}, "text", "at most 4096"),
     ({"text": "bad \udcff"}, "text", "not valid UTF-8"),
     ({"text": b"\xff\xfe"}, "text", "not valid UTF-8"),
     ({"message_type": "flashcall"}, "text", "must be absent for a flashcall"),
-    ({"message_type": "viber_survey"}, "surveyOptions", "is required for viber_survey"),
+    ({"message_type": "viber_survey"}, "survey_options", "is required for viber_survey"),
     (
         {"message_type": "viber_survey", "survey_options": ["a"]},
-        "surveyOptions",
+        "survey_options",
         "has 1 option(s); a survey needs 2 to 5",
     ),
     (
         {"message_type": "viber_survey", "survey_options": list("abcdef")},
-        "surveyOptions",
+        "survey_options",
         "has 6 option(s)",
     ),
     (
         {"message_type": "viber_survey", "survey_options": ["a", ""]},
-        "surveyOptions",
+        "survey_options",
         "non-empty strings",
     ),
     (
@@ -143,23 +143,23 @@ BAD_INPUT = [
         "text",
         "is 86 characters; a survey allows 85",
     ),
-    ({"survey_options": ["a", "b"]}, "surveyOptions", "only for viber_survey"),
-    ({"survey_options": "not json"}, "surveyOptions", "not a JSON array"),
+    ({"survey_options": ["a", "b"]}, "survey_options", "only for viber_survey"),
+    ({"survey_options": "not json"}, "survey_options", "not a JSON array"),
     ({"ttl": 0}, "ttl", "must be positive"),
     ({"ttl": -5}, "ttl", "must be positive"),
     ({"ttl": "abc"}, "ttl", "whole number"),
     ({"ttl": 1.5}, "ttl", "whole number"),
     ({"ttl": True}, "ttl", "whole number"),
-    ({"scheduled_sent": "garbage"}, "scheduledSent", "is not an ISO 8601"),
-    ({"scheduled_sent": "2030-01-01T09:00:00"}, "scheduledSent", "has no time zone"),
-    ({"scheduled_sent": datetime(2030, 1, 1)}, "scheduledSent", "has no time zone"),
-    ({"scheduled_sent": _in(timedelta(days=31))}, "scheduledSent", "more than 30 days ahead"),
-    ({"scheduled_sent": _in(-timedelta(hours=1))}, "scheduledSent", "in the past"),
-    ({"scheduled_sent": 12345}, "scheduledSent", "must be an ISO 8601 string or a datetime"),
-    ({"tracking_id": ""}, "id", "1 to 255 characters"),
-    ({"tracking_id": "x" * 256}, "id", "1 to 255 characters"),
-    ({"tracking_id": "order 1/2"}, "id", "may only hold"),
-    ({"tracking_id": None}, "id", "is required"),
+    ({"scheduled_sent": "garbage"}, "scheduled_sent", "is not an ISO 8601"),
+    ({"scheduled_sent": "2030-01-01T09:00:00"}, "scheduled_sent", "has no time zone"),
+    ({"scheduled_sent": datetime(2030, 1, 1)}, "scheduled_sent", "has no time zone"),
+    ({"scheduled_sent": _in(timedelta(days=31))}, "scheduled_sent", "more than 30 days ahead"),
+    ({"scheduled_sent": _in(-timedelta(hours=1))}, "scheduled_sent", "in the past"),
+    ({"scheduled_sent": 12345}, "scheduled_sent", "must be an ISO 8601 string or a datetime"),
+    ({"tracking_id": ""}, "tracking_id", "1 to 255 characters"),
+    ({"tracking_id": "x" * 256}, "tracking_id", "1 to 255 characters"),
+    ({"tracking_id": "order 1/2"}, "tracking_id", "may only hold"),
+    ({"tracking_id": None}, "tracking_id", "is required"),
     ({"bogus": 1}, "bogus", "is not a message field"),
 ]
 
@@ -190,7 +190,7 @@ def test_one_error_lists_every_problem_of_every_message():
     error = caught.value
     rendered = [str(p) for p in error.problems]
     assert rendered == [
-        "order-1: toPhone '3805****4567' is not E.164 (+<country><number>, 7 to 15 digits)",
+        "order-1: to_phone '3805****4567' is not E.164 (+<country><number>, 7 to 15 digits)",
         "order-3: ttl must be positive, not 0",
         "message 5: message is a str, not a mapping of fields",
     ]
@@ -201,7 +201,7 @@ def test_duplicate_tracking_ids_are_an_error():
     with pytest.raises(CascadeValidationError) as caught:
         parse_messages([make_message(1), make_message(2), make_message(1, text="again")])
     (problem,) = caught.value.problems
-    assert (problem.ref, problem.field, problem.code) == ("order-1", "id", "DUPLICATE_ID")
+    assert (problem.ref, problem.field, problem.code) == ("order-1", "tracking_id", "DUPLICATE_ID")
     assert "again at message 3" in problem.rule
 
 
@@ -212,7 +212,7 @@ def test_rows_are_named_by_label_and_position():
 
 
 def test_direct_construction_validates_too():
-    with pytest.raises(CascadeValidationError, match="toPhone"):
+    with pytest.raises(CascadeValidationError, match="to_phone"):
         CascadeMessage("o-1", "S", "12345678", MessageType.TRANSACTION, text="x")
 
 
@@ -243,7 +243,7 @@ class TestSendResponse:
             {"messageId": "m1", "trackinId": "order-1"},
             {"messageId": "m2", "trackinId": "order-2"},
         ]
-        assert parse_send_response(payload, self.batch) == [
+        assert read_send_reply(payload, [m.tracking_id for m in self.batch]) == [
             SentMessage("m1", "order-1"),
             SentMessage("m2", "order-2"),
         ]
@@ -269,4 +269,27 @@ class TestSendResponse:
     )
     def test_anything_short_of_a_full_answer_is_an_error(self, payload, words):
         with pytest.raises(ValueError, match=words):
-            parse_send_response(payload, self.batch)
+            read_send_reply(payload, [m.tracking_id for m in self.batch])
+
+
+def test_fields_are_named_as_the_caller_wrote_them():
+    def problems(data):
+        with pytest.raises(CascadeValidationError) as caught:
+            CascadeMessage.from_mapping(data, {"message_type": "promo"})
+        return [(p.field, p.code) for p in caught.value.problems]
+
+    assert problems({"id": "o-1", "to_phone": "+380501234567", "text": "x"}) == [
+        ("from_name", "MISSING_FIELD")
+    ]
+    assert problems({"id": "o-1", "toPhone": "+380501234567", "text": "x"}) == [
+        ("fromName", "MISSING_FIELD")
+    ]
+    assert problems({"id": "o-1", "phone": "+380501234567", "from_name": "S", "text": "x"}) == [
+        ("phone", "UNKNOWN_FIELD"),
+        ("to_phone", "MISSING_FIELD"),
+    ]
+
+
+def test_an_unknown_key_suggests_the_nearest_field():
+    with pytest.raises(CascadeValidationError, match="phone is not a message field: did you mean"):
+        CascadeMessage.from_mapping({**make_message(1), "phone": "+380501234567"})

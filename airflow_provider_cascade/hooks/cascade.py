@@ -182,7 +182,11 @@ class CascadeHook(BaseHook):
         from airflow_provider_cascade.sources import ListSource
 
         settings = CampaignSettings(
-            route=Route(route), batch_size=batch_size, max_in_flight=1, xcom_inline_limit=None
+            route=Route(route),
+            batch_size=batch_size,
+            recommended_ttl=False,  # the messages go as given
+            max_in_flight=1,
+            xcom_inline_limit=None,
         )
         campaign = Campaign(self, SendLedger(None), settings, self.log)
         campaign.run(ListSource(list(messages)))

@@ -149,8 +149,8 @@ def test_on_invalid_skip_sends_the_valid_rows_and_lists_the_rest(sandbox, outbox
     value = xcom(dag_run, "send")
     assert value["sent"] == 298
     assert [(r["ref"], r["field"]) for r in value["rejected"]] == [
-        ("row 17 (17)", "toPhone"),
-        ("row 150 (150)", "surveyOptions"),
+        ("row 17 (17)", "to_phone"),
+        ("row 150 (150)", "survey_options"),
     ]
     assert "380671234567" not in json.dumps(value)
     recorded = {m["tracking_id"] for m in sandbox.messages()}

@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow_provider_cascade.exceptions import CascadeError
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
-from tests.test_ledger import MemoryStore
+from tests.fakes import MemoryStore
 
 FAST = {"retry_wait": 0.01, "max_retry_wait": 0.05, "timeout": 2.0}
 

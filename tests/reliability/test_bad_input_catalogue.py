@@ -31,14 +31,14 @@ def soon(**delta: float) -> str:
 
 # (id, the bad message or `messages` value, words the error must hold)
 CASES: list[tuple[str, object, tuple[str, ...]]] = [
-    ("phone-no-plus", good(to_phone="380501234567"), ("order-1", "toPhone", "E.164")),
-    ("phone-national", good(to_phone="0501234567"), ("order-1", "toPhone", "E.164")),
-    ("phone-letters", good(to_phone="+38050ABC4567"), ("order-1", "toPhone", "E.164")),
-    ("phone-too-long", good(to_phone="+3805012345678901"), ("order-1", "toPhone", "E.164")),
-    ("phone-too-short", good(to_phone="+380501"), ("order-1", "toPhone", "E.164")),
-    ("phone-number-type", good(to_phone=380501234567), ("order-1", "toPhone", "must be text")),
-    ("phone-missing", {"tracking_id": "order-1", "text": "x"}, ("order-1", "toPhone", "required")),
-    ("type-unknown", good(message_type="sms"), ("order-1", "messageType", "not one of")),
+    ("phone-no-plus", good(to_phone="380501234567"), ("order-1", "to_phone", "E.164")),
+    ("phone-national", good(to_phone="0501234567"), ("order-1", "to_phone", "E.164")),
+    ("phone-letters", good(to_phone="+38050ABC4567"), ("order-1", "to_phone", "E.164")),
+    ("phone-too-long", good(to_phone="+3805012345678901"), ("order-1", "to_phone", "E.164")),
+    ("phone-too-short", good(to_phone="+380501"), ("order-1", "to_phone", "E.164")),
+    ("phone-number-type", good(to_phone=380501234567), ("order-1", "to_phone", "must be text")),
+    ("phone-missing", {"tracking_id": "order-1", "text": "x"}, ("order-1", "to_phone", "required")),
+    ("type-unknown", good(message_type="sms"), ("order-1", "message_type", "not one of")),
     ("transaction-no-text", good(text=None), ("order-1", "text", "required for transaction")),
     (
         "promo-empty-text",
@@ -53,17 +53,17 @@ CASES: list[tuple[str, object, tuple[str, ...]]] = [
     (
         "survey-no-options",
         good(message_type="viber_survey"),
-        ("order-1", "surveyOptions", "required"),
+        ("order-1", "survey_options", "required"),
     ),
     (
         "survey-1-option",
         good(message_type="viber_survey", survey_options=["a"]),
-        ("order-1", "surveyOptions", "2 to 5"),
+        ("order-1", "survey_options", "2 to 5"),
     ),
     (
         "survey-6-options",
         good(message_type="viber_survey", survey_options=list("abcdef")),
-        ("order-1", "surveyOptions", "2 to 5"),
+        ("order-1", "survey_options", "2 to 5"),
     ),
     (
         "survey-86-chars",
@@ -73,12 +73,12 @@ CASES: list[tuple[str, object, tuple[str, ...]]] = [
     (
         "survey-options-not-json",
         good(message_type="viber_survey", survey_options="[a, b"),
-        ("order-1", "surveyOptions", "not a JSON array"),
+        ("order-1", "survey_options", "not a JSON array"),
     ),
     (
         "options-on-promo",
         good(message_type="promo", survey_options=["a", "b"]),
-        ("order-1", "surveyOptions", "only for viber_survey"),
+        ("order-1", "survey_options", "only for viber_survey"),
     ),
     ("ttl-zero", good(ttl=0), ("order-1", "ttl", "positive")),
     ("ttl-negative", good(ttl=-60), ("order-1", "ttl", "positive")),
@@ -87,28 +87,28 @@ CASES: list[tuple[str, object, tuple[str, ...]]] = [
     (
         "scheduled-31-days",
         good(scheduled_sent=soon(days=31)),
-        ("order-1", "scheduledSent", "30 days"),
+        ("order-1", "scheduled_sent", "30 days"),
     ),
     (
         "scheduled-past",
         good(scheduled_sent=soon(hours=-2)),
-        ("order-1", "scheduledSent", "in the past"),
+        ("order-1", "scheduled_sent", "in the past"),
     ),
     (
         "scheduled-naive",
         good(scheduled_sent=datetime(2030, 1, 1)),
-        ("order-1", "scheduledSent", "time zone"),
+        ("order-1", "scheduled_sent", "time zone"),
     ),
     (
         "scheduled-garbage",
         good(scheduled_sent="next tuesday"),
-        ("order-1", "scheduledSent", "ISO 8601"),
+        ("order-1", "scheduled_sent", "ISO 8601"),
     ),
     ("id-empty", good(tracking_id=""), ("message 2", "id", "1 to 255")),
     ("id-256-chars", good(tracking_id="x" * 256), ("message 2", "id", "1 to 255")),
     ("id-special-chars", good(tracking_id="order#1/2"), ("message 2", "id", "may only hold")),
     ("id-duplicate", good(n=0), ("order-0", "id", "more than once")),
-    ("from-name-blank", good(from_name="   "), ("order-1", "fromName", "must not be empty")),
+    ("from-name-blank", good(from_name="   "), ("order-1", "from_name", "must not be empty")),
     ("text-not-utf8", good(text=b"\xff\xfe caf\xe9"), ("order-1", "text", "UTF-8")),
     ("text-lone-surrogate", good(text="hi \udc80"), ("order-1", "text", "UTF-8")),
     ("text-1mb", good(text="x" * 1_000_000), ("order-1", "text", "at most 4096")),
@@ -168,7 +168,7 @@ SQL_CASES = [
     (
         "null-phone",
         "SELECT 7 AS id, NULL AS to_phone, 'x' AS text",
-        ("row 1", "toPhone", "required"),
+        ("row 1", "to_phone", "required"),
     ),
     (
         "null-id",
@@ -179,7 +179,7 @@ SQL_CASES = [
         "options-column-not-json",
         "SELECT 7 AS id, '+380501234567' AS to_phone, 'Q?' AS text, 'viber_survey' AS message_type,"
         " 'yes;no' AS survey_options",
-        ("7", "surveyOptions", "not a JSON array"),
+        ("7", "survey_options", "not a JSON array"),
     ),
     (
         "unknown-column",

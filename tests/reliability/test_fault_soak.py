@@ -9,8 +9,8 @@ from collections import Counter
 
 import pytest
 
+from tests.fakes import MemoryStore
 from tests.reliability._helpers import messages, send_with_retries
-from tests.test_ledger import MemoryStore
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ from airflow_provider_cascade.exceptions import (
 from airflow_provider_cascade.hooks.cascade import CascadeHook
 from airflow_provider_cascade.messages import parse_messages
 from airflow_provider_cascade.sandbox.state import REPLY_LOST_KINDS
+from tests.fakes import MemoryStore
 from tests.reliability._helpers import FAST, messages, send_with_retries
-from tests.test_ledger import MemoryStore
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from airflow_provider_cascade.messages import CascadeMessage, Route
+from airflow_provider_cascade.messages import CascadeMessage
 from airflow_provider_cascade.sandbox.__main__ import parse_args
 from airflow_provider_cascade.sandbox.state import Faults, SandboxState, outcome_for
 from tests.conftest import make_message
@@ -12,7 +12,7 @@ from tests.conftest import make_message
 
 def accept(state: SandboxState, *numbers: int, **overrides) -> list[str]:
     messages = [CascadeMessage.from_mapping(make_message(n, **overrides)) for n in numbers]
-    return [sent.message_id for sent in state.accept(messages, Route.STANDARD)]
+    return state.accept([message.to_wire() for message in messages], "standard")
 
 
 @pytest.mark.parametrize(

@@ -177,7 +177,7 @@ def test_driver_types_are_mapped_or_named(database, sandbox):
         assert by_id["2"]["message_type"] == "viber_survey"
     else:  # DATETIME comes back naive: which zone is it in? Refused, naming row and column.
         with pytest.raises(
-            CascadeValidationError, match=r"row 1 \(1\): scheduledSent has no time zone"
+            CascadeValidationError, match=r"row 1 \(1\): scheduled_sent has no time zone"
         ):
             operator.execute({"ti": TI()})
         assert sandbox.stats()["requests"] == 0

@@ -1,0 +1,160 @@
+"""The one send loop, :class:`~airflow_provider_cascade.campaign.Campaign`, without Airflow:
+batches, ledger, concurrency, validation modes, offload, write-back (the real runs are in
+tests/integration/)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pytest
+
+from airflow_provider_cascade.campaign import Campaign, CampaignSettings
+from airflow_provider_cascade.exceptions import (
+    CascadeBatchInDoubtError,
+    CascadeError,
+    CascadeValidationError,
+)
+from airflow_provider_cascade.ledger import SendLedger
+from airflow_provider_cascade.results import CascadeSendResult
+from airflow_provider_cascade.sources import ListSource, RawBatch
+from tests.conftest import make_message
+from tests.fakes import BatchesSource, FakeSender, MemoryStore, checked, numbered
+
+log = logging.getLogger("test")
+
+
+def campaign(sender: FakeSender, store: MemoryStore | None = None, **settings) -> Campaign:
+    settings.setdefault("max_in_flight", 1)  # one at a time: the order of requests is fixed
+    return Campaign(sender, SendLedger(store), CampaignSettings(**settings), log)
+
+
+class TestCampaign:
+    def test_sends_every_batch_and_keeps_order(self):
+        hook = FakeSender()
+        result = campaign(hook, batch_size=2).run(numbered(5))
+        assert (result.sent, result.batches) == (5, 3)
+        assert [m["tracking_id"] for m in result.messages] == [f"order-{n}" for n in range(5)]
+
+    def test_defaults_and_recommended_ttl_fill_gaps(self):
+        hook = FakeSender()
+        items = [{"tracking_id": "a", "to_phone": "+380501234567", "message_type": "flashcall"}]
+        run = campaign(hook, defaults={"from_name": "App"})
+        (message,) = run.check(RawBatch("message", 1, items))
+        assert message.from_name == "App" and message.ttl == 300
+
+    def test_retry_skips_what_an_earlier_try_sent(self):
+        store = MemoryStore()
+        first = FakeSender(fail={"order-2": CascadeError("boom")})
+        with pytest.raises(CascadeError):
+            campaign(first, store, batch_size=2).run(numbered(6))
+        second = FakeSender()
+        result = campaign(second, store, batch_size=2).run(numbered(6))
+        assert second.batches == [["order-2", "order-3"], ["order-4", "order-5"]]
+        assert result.sent == 6
+        assert result.messages[0] == {"message_id": "id-order-0", "tracking_id": "order-0"}
+
+    def test_requests_overlap_up_to_max_in_flight_and_keep_order(self):
+        hook = FakeSender(delay=0.05)
+        started = time.monotonic()
+        result = campaign(hook, max_in_flight=4, batch_size=1).run(numbered(8))
+        assert time.monotonic() - started < 8 * 0.05  # not one after another
+        assert [m["tracking_id"] for m in result.messages] == [f"order-{n}" for n in range(8)]
+
+    def test_a_failure_waits_for_the_batches_in_flight_and_records_them(self):
+        store = MemoryStore()
+        hook = FakeSender(fail={"order-1": CascadeError("boom")}, delay=0.02)
+        with pytest.raises(CascadeError, match="boom"):
+            campaign(hook, store, max_in_flight=4, batch_size=1).run(numbered(4))
+        retry = FakeSender()
+        campaign(retry, store, batch_size=1).run(numbered(4))
+        # Batches 0, 2 and 3 were in flight with batch 1 and accepted: only 1 goes again.
+        assert retry.batches == [["order-1"]]
+
+    def test_a_batch_left_in_flight_is_resent_or_skipped(self):
+        store = MemoryStore()
+        ledger = SendLedger(store)
+        ledger.begin(checked(0, 1))
+        ledger.flush()  # as before every request; then the worker is killed mid-request
+
+        resend = FakeSender()
+        assert campaign(resend, MemoryStore(store), batch_size=2).run(numbered(2)).sent == 2
+        assert resend.batches == [["order-0", "order-1"]]
+
+        skip = FakeSender()
+        result = campaign(skip, MemoryStore(store), on_uncertain="skip", batch_size=2).run(
+            numbered(2)
+        )
+        assert skip.batches == [] and result.in_doubt == ["order-0", "order-1"] and result.sent == 0
+
+    def test_in_doubt_with_resend_fails_the_try_then_the_retry_resends(self):
+        store = MemoryStore()
+        doubt = CascadeBatchInDoubtError("HTTP 500", tracking_ids=["order-2", "order-3"])
+        with pytest.raises(CascadeBatchInDoubtError, match="HTTP 500"):
+            campaign(FakeSender(fail={"order-2": doubt}), store, batch_size=2).run(numbered(4))
+        retry = FakeSender()
+        campaign(retry, store, batch_size=2).run(numbered(4))
+        assert retry.batches == [["order-2", "order-3"]]
+
+    def test_in_doubt_with_skip_goes_on(self):
+        doubt = CascadeBatchInDoubtError("reset", tracking_ids=["order-2", "order-3"])
+        hook = FakeSender(fail={"order-2": doubt})
+        result = campaign(hook, on_uncertain="skip", batch_size=2).run(numbered(6))
+        assert result.in_doubt == ["order-2", "order-3"] and result.sent == 4
+
+    def test_duplicates_across_batches_are_caught(self):
+        items = [make_message(1), make_message(2), make_message(1)]
+        with pytest.raises(CascadeValidationError, match="again at message 3"):
+            campaign(FakeSender(), batch_size=2).run(ListSource(items))
+
+    def test_skip_lists_rejected_messages(self):
+        items = [make_message(1), make_message(2, ttl=-1), make_message(3)]
+        result = campaign(FakeSender(), on_invalid="skip").run(ListSource(items))
+        assert result.sent == 2
+        assert result.rejected == [
+            {
+                "ref": "order-2",
+                "field": "ttl",
+                "rule": "must be positive, not -1",
+                "code": "INVALID_TTL",
+            }
+        ]
+
+    def test_more_than_the_inline_limit_needs_results_path(self):
+        with pytest.raises(CascadeError, match="set results_path"):
+            campaign(FakeSender(), xcom_inline_limit=3, batch_size=2).run(numbered(6))
+
+    @pytest.mark.compat("object_storage")
+    def test_large_results_are_offloaded_and_load_reads_them(self, tmp_path):
+        path = f"file://{tmp_path}/out/result.jsonl"
+        result = campaign(FakeSender(), xcom_inline_limit=3, results_path=path, batch_size=2).run(
+            numbered(6)
+        )
+        value = result.to_xcom()
+        assert value["messages"] is None and value["results_path"] == path
+        assert len((tmp_path / "out" / "result.jsonl").read_text().splitlines()) == 6
+        loaded = CascadeSendResult.load(json.loads(json.dumps(value)))
+        assert loaded.message_ids == [f"id-order-{n}" for n in range(6)]
+
+    def test_write_back_gets_the_source_key_unchanged(self):
+        rows = []
+        items = [
+            {"tracking_id": 7, **{k: v for k, v in make_message(7).items() if k != "tracking_id"}}
+        ]
+        run = Campaign(
+            FakeSender(), SendLedger(None), CampaignSettings(), log, write_back=rows.extend
+        )
+        run.run(BatchesSource([RawBatch("row", 1, items)]))
+        assert (
+            rows[0]["tracking_id"] == 7
+            and rows[0]["message_id"] == "id-7"
+            and rows[0]["sent_at"].endswith("Z")
+        )
+
+    def test_progress_is_logged(self, caplog):
+        with caplog.at_level(logging.INFO):
+            settings = CampaignSettings(progress_interval=0, batch_size=2)
+            run = Campaign(FakeSender(), SendLedger(None), settings, log)
+            run.run(numbered(4))
+        assert "Sent 2/4 messages" in caplog.text and "ETA" in caplog.text
