@@ -119,7 +119,7 @@ class CascadeMessage:
         *,
         recommended_ttl: bool = False,
     ) -> CascadeMessage:
-        """Build a message from a dict with Pythonic (``to_phone``) or wire (``toPhone``) keys.
+        """Build a message from a dict with Pythonic keys (``to_phone``) or the API's own.
 
         Errors name each field by the key the dict used (a wire-keyed dict's missing fields
         by their wire names).

@@ -37,7 +37,8 @@ class Problem:
     :param ref: the message: its tracking id, or its position (``message 3``, ``row 17``)
         when it has no usable id.
     :param field: the field as the caller wrote it (``from_name``, a SQL column, or the
-        API's ``fromName`` for a wire-keyed dict or a ``400``), or ``message`` for the whole.
+        API's name for a dict keyed by the API's names or a ``400``), or ``message`` for
+        the whole.
     :param rule: what is wrong, phone numbers already masked.
     :param code: a short machine code in the API's style (``INVALID_PHONE``).
     """

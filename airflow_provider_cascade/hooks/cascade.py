@@ -58,10 +58,11 @@ class CascadeHook(BaseHook):
     """Talk to the SMSBAT Cascade API through a ``cascade`` connection.
 
     The connection: ``host`` is the base URL (default ``https://restapi.smsbat.com``; a full
-    URL such as ``http://127.0.0.1:8765`` works), ``password`` the API key sent as
-    ``X-Authorization-Key``; extras ``viber_auth_token`` (``X-Viber-Auth-Token``),
-    ``tg_bot_key`` (``X-Tg-Bot-Key``), ``timeout``, ``connect_timeout``,
-    ``max_requests_per_second`` and ``status_path``. At least one credential is required.
+    URL such as ``http://127.0.0.1:8765`` works), ``password`` the API key; extras
+    ``viber_auth_token`` and ``tg_bot_key`` (the bot credentials; each goes in its own
+    header, named in :mod:`~airflow_provider_cascade.wire`), ``timeout``,
+    ``connect_timeout``, ``max_requests_per_second`` and ``status_path``. At least one
+    credential is required.
 
     :param cascade_conn_id: the connection id.
     :param max_requests_per_second: overrides the connection's pacing (default 80/s).

@@ -1,8 +1,18 @@
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
+import time
 
-from airflow_provider_cascade.triggers.cascade import CascadeDeliveryTrigger
+import httpx
+import pytest
+
+from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError
+from airflow_provider_cascade.hooks.cascade import CascadeHook
+from airflow_provider_cascade.sensors.cascade import CascadeDeliverySensor
+from airflow_provider_cascade.triggers.cascade import AUTH_REFUSED, CascadeDeliveryTrigger
+from tests.conftest import make_message
 
 
 def test_serialize_round_trip_holds_only_json():
@@ -18,3 +28,119 @@ def test_serialize_round_trip_holds_only_json():
     assert json.loads(json.dumps(kwargs)) == kwargs
     again = CascadeDeliveryTrigger(**kwargs)
     assert again.serialize() == (classpath, kwargs)
+
+
+# --- run(): the trigger polls through CascadeAsyncHook ------------------------------------
+
+
+def run_trigger(trigger: CascadeDeliveryTrigger) -> list[dict]:
+    async def collect() -> list[dict]:
+        return [event.payload async for event in trigger.run()]
+
+    return asyncio.run(collect())
+
+
+@pytest.fixture
+def service(monkeypatch):
+    """The connection points at a fake service answering each look-up from a script."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CASCADE_DEFAULT",
+        json.dumps(
+            {"conn_type": "cascade", "host": "http://cascade.test", "password": "key-123456"}
+        ),
+    )
+    answers: dict[str, list[httpx.Response]] = {}
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        message_id = request.url.path.rsplit("/", 1)[-1]
+        seen.append(message_id)
+        assert request.headers["X-Authorization-Key"] == "key-123456"
+        script = answers[message_id]
+        return script.pop(0) if len(script) > 1 else script[0]
+
+    transport = httpx.MockTransport(handle)
+    monkeypatch.setattr(
+        httpx, "AsyncClient", functools.partial(httpx.AsyncClient, transport=transport)
+    )
+    return answers, seen
+
+
+def delivered(channel: str = "viber") -> httpx.Response:
+    return httpx.Response(
+        200, json={"deliverystatus": "delivered", "extendedStatuses": {channel: "delivered"}}
+    )
+
+
+def trigger(*message_ids: str, deadline: float | None = None) -> CascadeDeliveryTrigger:
+    return CascadeDeliveryTrigger(
+        cascade_conn_id="cascade_default",
+        messages=[[message_id, f"t-{message_id}"] for message_id in message_ids],
+        poll_interval=0.01,
+        max_requests_per_second=1000,
+        deadline=deadline,
+    )
+
+
+def test_malformed_and_failed_look_ups_are_counted_and_retried_not_fatal(service, logs):
+    answers, seen = service
+    answers["m1"] = [httpx.Response(200, text="<html>oops</html>"), delivered("sms")]
+    answers["m2"] = [httpx.Response(200, json=["not", "an", "object"]), delivered()]
+    answers["m3"] = [httpx.Response(503), httpx.Response(429), delivered("rcs")]
+    answers["m4"] = [httpx.Response(404), delivered()]  # not known yet: asked again
+    (event,) = run_trigger(trigger("m1", "m2", "m3", "m4"))
+    assert event["status"] == "success"
+    statuses = {row[0]: (row[2], row[3]) for row in event["tracker"]["messages"]}
+    assert statuses == {
+        "m1": ("delivered", "sms"),
+        "m2": ("delivered", "viber"),
+        "m3": ("delivered", "rcs"),
+        "m4": ("delivered", "viber"),
+    }
+    assert seen.count("m3") == 3 and seen.count("m1") == 2
+    assert "3 look-up(s) failed" in logs()
+
+
+def test_only_a_401_is_reported_as_refused_credentials(service):
+    answers, _ = service
+    answers["m1"] = [httpx.Response(401)]
+    (event,) = run_trigger(trigger("m1"))
+    assert event["status"] == "error" and event["kind"] == AUTH_REFUSED
+    assert "refused the credentials" in event["message"]
+
+
+def test_the_deadline_ends_polling_with_a_timeout_event(service):
+    answers, _ = service
+    answers["m1"] = [httpx.Response(200, json={"deliverystatus": "processing"})]
+    (event,) = run_trigger(trigger("m1", deadline=time.time()))
+    assert event["status"] == "timeout" and "0 final, 1 waiting" in event["message"]
+
+
+def test_the_sensor_tells_refused_credentials_from_other_errors():
+    sensor = CascadeDeliverySensor(task_id="wait", message_ids=["m1"])
+    with pytest.raises(CascadeAuthError):
+        sensor.execute_complete({}, {"status": "error", "kind": AUTH_REFUSED, "message": "401"})
+    with pytest.raises(CascadeError) as caught:
+        sensor.execute_complete({}, {"status": "error", "kind": "error", "message": "no key"})
+    assert not isinstance(caught.value, CascadeAuthError)
+
+
+@pytest.mark.integration
+def test_run_against_the_sandbox_reaches_final_statuses(sandbox):
+    hook = CascadeHook(max_requests_per_second=1000)
+    sent = hook.send([make_message(n) for n in (1, 2, 10)])
+    (event,) = run_trigger(
+        CascadeDeliveryTrigger(
+            cascade_conn_id="cascade_default",
+            messages=[[s.message_id, s.tracking_id] for s in sent],
+            poll_interval=0.2,
+            deadline=time.time() + 30,
+        )
+    )
+    assert event["status"] == "success"
+    final = {row[1]: (row[2], row[3]) for row in event["tracker"]["messages"]}
+    assert final == {
+        "order-1": ("delivered", "telegram"),
+        "order-2": ("delivered", "viber"),
+        "order-10": ("undeliverable", None),
+    }
