@@ -28,10 +28,12 @@ def _text(label: str, description: str, *, secret: bool = False) -> dict[str, An
 
 
 def _number(label: str, description: str, default: float) -> dict[str, Any]:
+    # A whole default is shown as one (the form shows "30", not "30.0").
+    shown = int(default) if float(default).is_integer() else default
     return {
         "label": label,
         "description": description,
-        "schema": {"type": ["number", "null"], "default": default, "exclusiveMinimum": 0},
+        "schema": {"type": ["number", "null"], "default": shown, "exclusiveMinimum": 0},
     }
 
 
