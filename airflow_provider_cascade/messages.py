@@ -21,7 +21,6 @@ from airflow_provider_cascade.results import SentMessage
 from airflow_provider_cascade.validation import (
     FIELDS,
     RECOMMENDED_TTL,
-    REQUIRED_FIELDS,
     MessageType,
     Problem,
     check_values,
@@ -47,6 +46,7 @@ __all__ = [
 # Any key a message mapping may use: the provider's names, the API's, any case.
 _FIELD_BY_KEY = {**{name: name for name in FIELDS}, **FIELD_BY_WIRE_NAME}
 _FIELD_BY_FOLDED_KEY = {key.lower(): name for key, name in _FIELD_BY_KEY.items()}
+_FIELD_SET = frozenset(FIELDS)
 _NO_ID = "(message without a usable id)"
 
 
@@ -176,18 +176,25 @@ class CascadeMessage:
         if recommended_ttl and fields.get("ttl") is None:
             kind = message_type_of(fields.get("message_type"))
             fields["ttl"] = RECOMMENDED_TTL[kind] if kind is not None else None
-        for name in REQUIRED_FIELDS:
-            if name not in fields:
-                fields[name] = None
-        try:
-            message = cls(**fields)
-        except CascadeValidationError as error:
-            found = error.problems
-            if spelling:
-                found = [replace(p, field=spelling.get(p.field, p.field)) for p in found]
-            raise CascadeValidationError([*(problems or ()), *found]) from None
+        if not fields.keys() <= _FIELD_SET:
+            raise ValueError(f"not message fields: {sorted(set(fields) - _FIELD_SET)}")
+        values = [fields.get(name) for name in FIELDS]
+        issues = check_values(values)
+        if issues:
+            ref = str(values[0]) if usable_id(values[0]) else _NO_ID
+            spelled = spelling or {}
+            found = [Problem(ref, spelled.get(field, field), *rest) for field, *rest in issues]
+            raise CascadeValidationError([*(problems or ()), *found])
         if problems:
             raise CascadeValidationError(problems)
+        return cls._checked(values)
+
+    @classmethod
+    def _checked(cls, values: list[Any]) -> CascadeMessage:
+        """A message from values :func:`check_values` has passed (no second check)."""
+        message = object.__new__(cls)
+        for name, value in zip(FIELDS, values, strict=True):
+            object.__setattr__(message, name, value)
         return message
 
     def to_wire(self) -> dict[str, Any]:

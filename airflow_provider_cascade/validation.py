@@ -113,6 +113,8 @@ def check_values(values: list[Any]) -> list[Issue]:
 
     :return: every broken rule; empty when the message is valid.
     """
+    if _plainly_valid(values):
+        return []
     issues: list[Issue] = []
     for index, check in enumerate(_CHECKS):
         try:
@@ -122,6 +124,45 @@ def check_values(values: list[Any]) -> list[Issue]:
     if not issues:
         issues.extend(_cross_field_issues(values[3], values[4], values[7]))
     return issues
+
+
+def _plainly_valid(values: list[Any]) -> bool:
+    """The common case, decided in one pass: ASCII text (or integer) ids, ASCII names and
+    phones, a known type, no schedule or survey. Normalises the id and type in place.
+    False means "look closer" (the field checks then name every problem), not "invalid"."""
+    tracking_id, from_name, phone, kind, text, ttl, scheduled_sent, survey_options = values
+    if type(tracking_id) is int:  # a SQL key
+        tracking_id = str(tracking_id)
+    kind = _TYPES.get(kind) if type(kind) is str else kind if type(kind) is MessageType else None
+    if (
+        kind is None
+        or scheduled_sent is not None
+        or survey_options is not None
+        or kind is MessageType.VIBER_SURVEY
+        or type(tracking_id) is not str
+        or type(from_name) is not str
+        or type(phone) is not str
+        or not (tracking_id.isascii() and from_name.isascii() and phone.isascii())
+        or not 0 < len(tracking_id) <= MAX_TRACKING_ID_LENGTH
+        or not from_name.strip()
+        or not _TRACKING_ID.fullmatch(tracking_id)
+        or not _E164.fullmatch(phone)
+        or (ttl is not None and (type(ttl) is not int or ttl <= 0))
+    ):
+        return False
+    if kind is MessageType.FLASHCALL:
+        if text is not None:
+            return False
+    elif (
+        type(text) is not str
+        or not text.isascii()
+        or len(text) > MAX_TEXT_LENGTH
+        or not text.strip()
+    ):
+        return False
+    values[0] = tracking_id
+    values[3] = kind
+    return True
 
 
 class _Broken(Exception):
