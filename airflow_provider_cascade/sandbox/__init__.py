@@ -7,3 +7,5 @@ Importing this package imports neither FastAPI nor uvicorn: only running a serve
 
 #: What a sandbox prints, followed by its URL, once it accepts connections.
 READY_LINE = "Cascade sandbox listening on "
+#: The environment variable ``cascade-sandbox`` reads its API key from (kept out of ``ps``).
+API_KEY_ENV = "CASCADE_SANDBOX_API_KEY"

@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Sequence
 
-from airflow_provider_cascade.sandbox.state import FAULT_KINDS, Faults, SandboxState
+from airflow_provider_cascade.sandbox import API_KEY_ENV
+from airflow_provider_cascade.sandbox.state import (
+    FAULT_DESCRIPTIONS,
+    FAULT_KINDS,
+    Faults,
+    SandboxState,
+)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="cascade-sandbox",
         description="A local SMSBAT Cascade API on loopback, for demos and tests.",
+        epilog="fault kinds:\n"
+        + "\n".join(f"  {kind:<16} {FAULT_DESCRIPTIONS[kind]}" for kind in FAULT_KINDS),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     parser.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one")
     parser.add_argument(
-        "--api-key", help="accept only this X-Authorization-Key (default: any credential)"
+        "--api-key",
+        default=os.environ.get(API_KEY_ENV) or None,
+        help=f"accept only this X-Authorization-Key (default: ${API_KEY_ENV}, else any "
+        f"credential); prefer ${API_KEY_ENV}: arguments are visible in `ps`",
     )
     parser.add_argument(
         "--delivery-seconds",
@@ -35,7 +48,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--fault-kinds",
         default="500",
-        help=f"comma-separated faults to draw from: {', '.join(FAULT_KINDS)} (default 500)",
+        help="comma-separated fault kinds to draw from (listed below; default 500)",
     )
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before answering")
     parser.add_argument("--seed", type=int, help="seed for the fault draws (repeatable runs)")

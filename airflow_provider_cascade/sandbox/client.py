@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from airflow_provider_cascade.sandbox import READY_LINE
+from airflow_provider_cascade.sandbox import API_KEY_ENV, READY_LINE
 
 #: The API key a sandbox started by :meth:`Sandbox.start` expects, unless told otherwise.
 SANDBOX_API_KEY = "sandbox-api-key"
@@ -58,7 +58,6 @@ class Sandbox:
             "-m",
             "airflow_provider_cascade.sandbox",
             f"--port={port}",
-            f"--api-key={api_key}",
             f"--delivery-seconds={delivery_seconds}",
             f"--error-rate={error_rate}",
             f"--fault-kinds={','.join(fault_kinds)}",
@@ -70,7 +69,9 @@ class Sandbox:
             args.append(f"--seed={seed}")
         log = Path(tempfile.mkstemp(prefix="cascade-sandbox-", suffix=".log")[1])
         with log.open("wb") as out:
-            process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+            # The key goes in the environment, not the arguments: `ps` shows arguments.
+            env = {**os.environ, API_KEY_ENV: api_key}
+            process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + startup_timeout
         while time.monotonic() < deadline:
             for line in log.read_text(errors="replace").splitlines():

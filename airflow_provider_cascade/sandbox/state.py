@@ -21,22 +21,23 @@ from airflow_provider_cascade.sandbox.contract import (
     status_reply,
 )
 
-#: What the sandbox can do to a send request instead of answering it normally.
-FAULT_KINDS = (
-    "500",  # server error, nothing accepted
-    "429",  # rate limited, no Retry-After
-    "429_retry_after",  # rate limited, Retry-After: 1
-    "reset",  # connection reset before the request is read: nothing accepted
-    "html_502",  # a proxy's HTML 502: nothing accepted
-    "401",  # credentials refused (as if revoked mid-campaign)
-    # Accepted, but the answer never arrives whole: the client cannot know.
-    "response_lost",  # connection reset after accepting
-    "slow",  # the answer comes after slow_seconds (past a client's read timeout)
-    "bad_json",  # 200 with a body that is not JSON
-    "json_object",  # 200 with a JSON object instead of the array
-    "short_reply",  # 200 with one entry fewer than messages
-    "no_message_id",  # 200 with an entry lacking its messageId
-)
+#: What the sandbox can do to a send request instead of answering it normally, and what
+#: each does (the README's list and ``--help`` are made from this; a test keeps them equal).
+FAULT_DESCRIPTIONS = {
+    "500": "server error, nothing accepted",
+    "429": "rate limited, no Retry-After",
+    "429_retry_after": "rate limited, Retry-After: 1",
+    "reset": "connection reset before the request is read: nothing accepted",
+    "html_502": "a proxy's HTML 502: nothing accepted",
+    "401": "credentials refused (as if revoked mid-campaign)",
+    "response_lost": "accepted, then the connection is reset: the client cannot know",
+    "slow": "accepted; the answer comes after slow_seconds (past a read timeout)",
+    "bad_json": "accepted; 200 with a body that is not JSON",
+    "json_object": "accepted; 200 with a JSON object instead of the array",
+    "short_reply": "accepted; 200 with one entry fewer than messages",
+    "no_message_id": "accepted; 200 with an entry lacking its messageId",
+}
+FAULT_KINDS = tuple(FAULT_DESCRIPTIONS)
 #: The faults after which the sandbox holds the messages though the client got no answer.
 REPLY_LOST_KINDS = frozenset(
     {"response_lost", "slow", "bad_json", "json_object", "short_reply", "no_message_id"}

@@ -29,6 +29,16 @@ class TestArguments:
             ({"messages": [], "on_invalid": "ignore"}, "on_invalid"),
             ({"messages": [], "on_uncertain": "maybe"}, "on_uncertain"),
             ({"messages": [], "route": "fastest"}, "fastest"),
+            ({"messages": [], "max_in_flight": 0}, "max_in_flight must be 1 to 32"),
+            ({"messages": [], "xcom_inline_limit": -1}, "xcom_inline_limit"),
+            (
+                {"messages": [], "hook_params": {"max_requests_per_second": 5}},
+                r"hook_params may not set 'max_requests_per_second' \(use the operator's",
+            ),
+            (
+                {"messages": [], "hook_params": {"resend_uncertain": False}},
+                "use the operator's on_uncertain=",
+            ),
         ],
     )
     def test_misuse_is_refused_at_parse_time(self, kwargs, words):

@@ -1,12 +1,21 @@
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 
 import pytest
 
+from airflow_provider_cascade.hooks.cascade import CascadeHook
 from airflow_provider_cascade.messages import CascadeMessage
 from airflow_provider_cascade.sandbox.__main__ import parse_args
-from airflow_provider_cascade.sandbox.state import Faults, SandboxState, outcome_for
+from airflow_provider_cascade.sandbox.state import (
+    FAULT_DESCRIPTIONS,
+    FAULT_KINDS,
+    Faults,
+    SandboxState,
+    outcome_for,
+)
 from tests.conftest import make_message
 
 
@@ -151,3 +160,47 @@ def test_without_uvicorn_the_sandbox_says_which_extra_to_install(monkeypatch):
     assert str(exit_.value) == (
         "cascade-sandbox: uvicorn is not installed; pip install 'airflow-provider-cascade[sandbox]'"
     )
+
+
+def test_the_api_key_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("CASCADE_SANDBOX_API_KEY", "from-env-123")
+    assert parse_args([]).api_key == "from-env-123"
+    assert parse_args(["--api-key", "given"]).api_key == "given"
+    monkeypatch.delenv("CASCADE_SANDBOX_API_KEY")
+    assert parse_args([]).api_key is None
+
+
+def test_help_and_readme_list_every_fault_kind_with_one_description(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    shown = capsys.readouterr().out
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("| fault kind |", 1)[1].split("\n\n", 1)[0]
+    table = dict(re.findall(r"^\| `([a-z0-9_]+)` \| (.+) \|$", section, re.MULTILINE))
+    assert table == FAULT_DESCRIPTIONS
+    assert tuple(FAULT_DESCRIPTIONS) == FAULT_KINDS
+    for kind, description in FAULT_DESCRIPTIONS.items():
+        assert re.search(rf"^  {kind} +{re.escape(description)}$", shown, re.MULTILINE), kind
+
+
+@pytest.mark.integration
+def test_the_key_stays_out_of_the_process_arguments(sandbox_server):
+    assert not any(sandbox_server.api_key in arg for arg in sandbox_server.process.args)
+
+
+@pytest.mark.integration
+def test_the_record_holds_the_whole_message_as_sent(sandbox):
+    hook = CascadeHook(max_requests_per_second=1000)
+    hook.send(
+        [
+            make_message(1, message_type="flashcall", text=None, ttl=300),
+            make_message(
+                2, message_type="viber_survey", text="Happy?", survey_options=["Yes", "No"]
+            ),
+        ]
+    )
+    flash, survey = sandbox.messages()
+    assert (flash["message_type"], flash["ttl"], flash["text"]) == ("flashcall", 300, None)
+    assert flash["from_name"] == "Shop" and flash["to_phone"] == "+380500000001"
+    assert survey["survey_options"] == ["Yes", "No"] and survey["text"] == "Happy?"
+    assert survey["wire"]["surveyOptions"] == ["Yes", "No"]
