@@ -184,7 +184,7 @@ SQL_CASES = [
     (
         "unknown-column",
         "SELECT 7 AS id, '+380501234567' AS phone, 'x' AS text",
-        ("sql", "phone", "names no message field"),
+        ("sql", "phone", "names no message field: did you mean to_phone?"),
     ),
     (
         "ttl-real-column",
