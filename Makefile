@@ -7,11 +7,18 @@ PY := $(VENV)/bin/python
 
 .PHONY: install demo test lint unit bench soak clean
 
+# pip's own chatter (some package indexes print a warning per package) goes to a log that
+# is shown only when the install fails, so what the demo prints is the demo's own summary.
+INSTALL_LOG = .ci/logs/install.log
+QUIETLY = > $(INSTALL_LOG) 2>&1 || { cat $(INSTALL_LOG); exit 1; }
+
 $(VENV)/.installed: pyproject.toml
 	bash scripts/system-deps.sh
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+	@mkdir -p .ci/logs
+	@echo "installing into $(VENV) (log: $(INSTALL_LOG))..."
+	@$(PYTHON) -m venv $(VENV) $(QUIETLY)
+	@$(PY) -m pip install -q --upgrade pip $(QUIETLY)
+	@$(PY) -m pip install -q -e ".[test]" $(QUIETLY)
 	touch $@
 
 install: $(VENV)/.installed
@@ -20,10 +27,13 @@ install: $(VENV)/.installed
 .venv-%/.installed: .ci/airflow/constraints-%.txt pyproject.toml
 	bash scripts/system-deps.sh
 	rm -rf .venv-$*
-	$(PYTHON) -m venv .venv-$*
-	.venv-$*/bin/python -m pip install -q --upgrade pip
-	.venv-$*/bin/python -m pip install -q -c .ci/airflow/constraints-$*.txt \
-		-r .ci/airflow/pins-$*.txt -e ".[test]"
+	@mkdir -p .ci/logs
+	@$(PYTHON) -m venv .venv-$* > .ci/logs/install-$*.log 2>&1
+	@.venv-$*/bin/python -m pip install -q --upgrade pip >> .ci/logs/install-$*.log 2>&1 \
+		|| { cat .ci/logs/install-$*.log; exit 1; }
+	@.venv-$*/bin/python -m pip install -q -c .ci/airflow/constraints-$*.txt \
+		-r .ci/airflow/pins-$*.txt -e ".[test]" >> .ci/logs/install-$*.log 2>&1 \
+		|| { cat .ci/logs/install-$*.log; exit 1; }
 	touch $@
 
 demo: install
@@ -42,7 +52,7 @@ unit: install
 	$(PY) -m pytest -m "not integration"
 
 $(VENV)/.bench-installed: $(VENV)/.installed
-	$(PY) -m pip install -q -e ".[test,bench]"
+	@$(PY) -m pip install -q -e ".[test,bench]" $(QUIETLY)
 	touch $@
 
 # Benchmarks: figures and ratios into benchmarks/RESULTS.md (BENCH_ARGS=--large for 1M rows).
