@@ -78,6 +78,7 @@ class Campaign:
         self._progress = _Progress(log, None, settings.progress_interval)
         self._planned = 0  # messages handed to send(), finished or in flight
         self._in_flight: deque[_Pending] = deque()
+        self._unsettled: deque[int] = deque()  # ledger tickets of answered batches
         self._pool = ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix="cascade")
 
     @property
@@ -136,13 +137,13 @@ class Campaign:
 
         pending = _Pending()
         keys = source_keys if source_keys is not None else [None] * len(messages)
-        skip_uncertain = not self.settings.resend_uncertain
+        ledger = self.ledger
         for message, key in zip(messages, keys, strict=True):
-            message_id = self.ledger.accepted.get(message.tracking_id)
+            message_id = ledger.accepted_id(message.tracking_id)
             if message_id is not None:
                 pending.held.append(SentMessage(message_id, message.tracking_id))
                 pending.held_keys.append(key)
-            elif message.tracking_id in self.ledger.uncertain and skip_uncertain:
+            elif self._at_most_once and ledger.was_uncertain(message.tracking_id):
                 self.result.in_doubt.append(message.tracking_id)
             else:
                 pending.batch.append(message)
@@ -152,19 +153,44 @@ class Campaign:
                 "%d message(s) were accepted by an earlier try: not sent again",
                 len(pending.held),
             )
-        # Free a slot first: the finished batch's outcome and this batch's start then
-        # reach the state store in one write, before this batch's request leaves.
-        while len(self._in_flight) >= self.settings.max_in_flight:
-            self._complete(self._in_flight.popleft())
+        self._make_room()
         if pending.batch:
-            # In flight is only worth a write where a killed worker's batch must not be
-            # sent again (at-most-once); at-least-once sends it again anyway.
-            pending.number = self.ledger.begin(pending.batch, in_flight=skip_uncertain)
-            self.ledger.flush()
-            pending.future = self._pool.submit(
-                self.sender.send_batch, pending.batch, self.settings.route
-            )
+            pending.number = ledger.begin()
+            pending.future = self._pool.submit(self._send_one, pending.number, pending.batch)
         self._in_flight.append(pending)
+
+    @property
+    def _at_most_once(self) -> bool:
+        return not self.settings.resend_uncertain
+
+    def _make_room(self) -> None:
+        """Keep the batches at risk (in flight, or answered with their record not yet
+        durable) under ``max_in_flight``: the ledger's invariant 3."""
+        unsettled = self._unsettled
+        while unsettled and self.ledger.is_durable(unsettled[0]):
+            unsettled.popleft()
+        while len(self._in_flight) + len(unsettled) >= self.settings.max_in_flight:
+            if unsettled:
+                self.ledger.wait(unsettled.popleft())
+            else:
+                self._complete(self._in_flight.popleft())
+
+    def _send_one(
+        self, number: int, batch: list[CascadeMessage]
+    ) -> tuple[list[SentMessage], str | None]:
+        """One batch, in a pool thread: record it in flight if at-most-once (and wait for
+        that), send it, write its part object where there is one."""
+        if self._at_most_once:
+            self.ledger.wait(self.ledger.mark_sending(number, [m.tracking_id for m in batch]))
+        sent = self.sender.send_batch(batch, self.settings.route)
+        try:
+            part = self.ledger.accepted_part(number, sent)
+        except Exception as error:  # the ids then go inline: never lose an accepted batch
+            self.log.warning(
+                "Could not write batch %d's part object (%s); recording it inline", number, error
+            )
+            part = None
+        return sent, part
 
     def _complete(self, pending: _Pending) -> None:
         """Record one batch's outcome: ledger, result, write-back, progress."""
@@ -179,13 +205,13 @@ class Campaign:
     def _outcome(self, pending: _Pending) -> list[SentMessage]:
         if pending.future is None or pending.number is None:
             return []
-        batch, number = pending.batch, pending.number
+        number = pending.number
         try:
-            sent = pending.future.result()
+            sent, part = pending.future.result()
         except CascadeBatchInDoubtError as error:
-            self.ledger.finish(number, batch, IN_DOUBT)
-            if self.settings.resend_uncertain:
-                raise
+            if not self._at_most_once:
+                raise  # the retry sends it again: nothing to record
+            self.ledger.finish(number, IN_DOUBT)
             self.result.in_doubt.extend(error.tracking_ids)
             self.log.warning(
                 "Not re-sending %d message(s) in doubt (on_uncertain='skip'): %s",
@@ -194,16 +220,20 @@ class Campaign:
             )
             return []
         except CascadeError:
-            self.ledger.finish(number, batch, NOT_SENT)
+            if self._at_most_once:
+                self.ledger.finish(number, NOT_SENT)
             raise
-        # Anything else leaves the batch recorded in flight: a retry treats it as in doubt.
-        self.ledger.accept(number, sent)
+        # Anything else leaves an at-most-once batch recorded in flight: a retry treats it
+        # as in doubt.
+        ticket = self.ledger.accept(number, sent, part)
+        if ticket:
+            self._unsettled.append(ticket)
         return sent
 
     def _drain(self) -> None:
         while self._in_flight:
             self._complete(self._in_flight.popleft())
-        self.ledger.flush()
+        self.ledger.close()
 
     def _drain_after_error(self) -> None:
         """Record what the batches still in flight did, so that none is left unknown."""
@@ -212,7 +242,10 @@ class Campaign:
                 self._complete(self._in_flight.popleft())
             except Exception as other:  # the first error is the one raised
                 self.log.error("Another batch failed too: %s", other)
-        self.ledger.flush()
+        try:
+            self.ledger.close()
+        except CascadeError as other:
+            self.log.error("%s", other)
 
     def _make_room_for(self, count: int) -> None:
         limit = self.settings.xcom_inline_limit
@@ -235,6 +268,9 @@ class Campaign:
         limit = self.settings.xcom_inline_limit
         if limit is not None and self._spool.count > limit and self.settings.results_path:
             self.result.results_path = self._spool.offload(self.settings.results_path)
+            if self.ledger.parts is not None:
+                # The results file holds every id now; a retry that finds a part gone reads it.
+                self.ledger.parts.remove()
         else:
             self.result.messages = self._spool.inline()
         self._progress.done(self.result)
@@ -285,7 +321,7 @@ class _Pending:
     batch: list[CascadeMessage] = field(default_factory=list)
     batch_keys: list[Any] = field(default_factory=list)
     number: int | None = None
-    future: Future[list[SentMessage]] | None = None
+    future: Future[tuple[list[SentMessage], str | None]] | None = None
 
 
 def _sent_json(sent: SentMessage) -> dict[str, str | None]:

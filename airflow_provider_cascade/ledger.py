@@ -1,30 +1,58 @@
 """Durable progress of one send, so a retried task never sends a message twice.
 
 What happens to each batch is an event: ``in_flight`` (about to be sent), ``accepted``
-(with its message ids), ``in_doubt`` or ``not_sent``. Events are written to Airflow's task
-state store (3.3+: ``context["task_state_store"]``, which survives retries) in numbered log
-entries; :meth:`SendLedger.flush` writes all pending events in ONE store call, because each
-call is a round trip to the API server and its database. The caller flushes before every
-request, so an ``in_flight`` event is durable before its request leaves, and the outcome
-of the batches finished meanwhile is recorded with it.
+(with its message ids), ``in_doubt`` or ``not_sent``. Events go to Airflow's task state
+store (3.3+: ``context["task_state_store"]``, which survives retries) as numbered log
+entries, written by a background writer that commits everything pending in one call
+(group commit): each call is a round trip to the API server and its database, and the
+send loop never waits on one per batch.
 
-A retry reads the log back, by tracking id: accepted messages are restored, not sent;
-messages of a batch left ``in_flight`` (the worker died mid-request) or ``in_doubt`` are
-the caller's to re-send or to skip.
+The state store holds coordination state only (Airflow sizes it for that: 64 KB a value).
+Where a send has ``results_path``, the accepted ids of each batch go to an object of their
+own under ``<results_path>.parts/`` and the store holds a pointer and a count; without
+it, a compact encoding (an 8-byte hash of the tracking id and the 16 bytes of the UUID
+message id) stays inline. No value is over :data:`MAX_VALUE_BYTES`.
 
-Without a state store (older Airflow) the ledger only remembers within one try.
+Invariants (``tests/test_ledger.py``, ``tests/reliability/test_killed_worker.py``):
+
+1. A batch's ``accepted`` record is written only after the service accepted it, and only
+   after its part object (if any) is written. A retry restores every batch whose record is
+   durable and never sends it again.
+2. With ``on_uncertain="skip"`` a batch's ``in_flight`` record is durable before its
+   request leaves (the request's own thread waits for it, not the send loop). A retry never
+   sends such a batch again unless a ``not_sent`` record follows: it is reported in doubt.
+3. At most ``max_in_flight`` batches are at risk at any moment: in flight, or answered
+   with their record not yet durable. After a SIGKILL those are the only batches a retry
+   can send again (``resend``) or report in doubt (``skip``).
+4. Log entries are numbered from 0 with no gaps; a retry reads them in order until the
+   first missing number, and appends after them.
+
+After a successful send the entries stay until Airflow's ``[state_store]`` retention
+removes them (30 days by default, a few KB per 100,000 messages): deleting them when
+``execute()`` returns would be unsafe, since the task can still fail before Airflow records
+its success, and its retry must then find them. The part objects are deleted once the
+final ``results_path`` file is written; a retry that finds a part gone reads that file.
+
+Without a state store (older Airflow, or ``durable=False``) the ledger only remembers
+within one try.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import base64
+import hashlib
+import json
+import threading
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from airflow_provider_cascade.messages import CascadeMessage, SentMessage
+from airflow_provider_cascade.exceptions import CascadeError
+from airflow_provider_cascade.results import SentMessage
 
-# Log entries are numbered from 0 with no gaps, so a retry reads them back in order until
-# the first missing number.
-LOG_KEY = "cascade_send.log.{}"
+LOG_KEY = "cascade_send.v2.log.{}"
+#: Airflow's default ``[state_store] max_value_storage_bytes`` is 65,535; stay well under.
+MAX_VALUE_BYTES = 60_000
 
 IN_FLIGHT = "in_flight"
 ACCEPTED = "accepted"
@@ -38,29 +66,81 @@ class StateStore(Protocol):
     def set(self, key: str, value: Any) -> None: ...
 
 
+def id_hash(tracking_id: str) -> bytes:
+    """8 bytes that stand for a tracking id in the store (stable across processes)."""
+    return hashlib.blake2b(tracking_id.encode(), digest_size=8).digest()
+
+
+class PartStore:
+    """One object per batch under ``<results_path>.parts/``: the accepted ids of a batch
+    (``NNNNNNNN.accepted.jsonl``) or the tracking ids of a batch about to be sent
+    (``NNNNNNNN.sending.jsonl``).
+
+    :param results_path: the send's ``results_path`` (an ``ObjectStoragePath`` URI).
+    """
+
+    def __init__(self, results_path: str) -> None:
+        from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+        self.results_path = results_path
+        self.folder = ObjectStoragePath(results_path + ".parts")
+
+    def write_accepted(self, number: int, sent: Sequence[SentMessage]) -> str:
+        lines = "".join(json.dumps(s.to_json(), ensure_ascii=False) + "\n" for s in sent)
+        return self._write(f"{number:08d}.accepted.jsonl", lines)
+
+    def write_sending(self, number: int, tracking_ids: Sequence[str]) -> str:
+        lines = "".join(json.dumps(tracking_id) + "\n" for tracking_id in tracking_ids)
+        return self._write(f"{number:08d}.sending.jsonl", lines)
+
+    def _write(self, name: str, text: str) -> str:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / name).open("w") as out:  # type: ignore[no-untyped-call]
+            out.write(text)
+        return name
+
+    def read_lines(self, name: str) -> list[Any]:
+        """The JSON lines of a part. :raises FileNotFoundError: it was removed."""
+        path = self.folder / name
+        if not path.exists():
+            raise FileNotFoundError(name)
+        with path.open("r") as lines:  # type: ignore[no-untyped-call]
+            return [json.loads(line) for line in iter(lines.readline, "") if line.strip()]
+
+    def remove(self) -> None:
+        """Delete every part (once the final results file holds the same ids)."""
+        if self.folder.exists():
+            self.folder.rmdir(recursive=True)
+
+
 class SendLedger:
     """What earlier tries of this task sent, and the record of this one.
 
-    :param store: the task state store, or None where Airflow has none (progress is then
+    :param store: the task state store, or None where there is none (progress is then
         remembered only within this try).
+    :param parts: where accepted ids go (a send with ``results_path``); None keeps them
+        inline in the store, compactly.
     """
 
-    def __init__(self, store: StateStore | None) -> None:
+    def __init__(self, store: StateStore | None, *, parts: PartStore | None = None) -> None:
         self.store = store
-        # What EARLIER tries did (this try's progress is only written, never held here,
-        # so memory does not grow with the campaign).
-        self.accepted: dict[str, str] = {}  # tracking id -> message id
-        self.uncertain: set[str] = set()
+        self.parts = parts
+        # What EARLIER tries did, by the 8-byte hash of the tracking id (this try's
+        # progress is only written, never held here, so memory does not grow with it).
+        self._accepted: dict[bytes, str] = {}
+        self._uncertain: set[bytes] = set()
         self._entries = 0
         self._batches = 0
-        self._pending: list[dict[str, Any]] = []
         if store is not None:
             self._load(store)
         #: True when an earlier try of this task left records behind.
         self.resumed = self._entries > 0
+        self._writer = _Writer(store, self._entries) if store is not None else None
 
     @classmethod
-    def from_context(cls, context: Mapping[str, Any], log: Any) -> SendLedger:
+    def from_context(
+        cls, context: Mapping[str, Any], log: Any, *, results_path: str | None = None
+    ) -> SendLedger:
         store = context.get("task_state_store")
         if store is None:
             from airflow import __version__ as airflow_version
@@ -72,60 +152,284 @@ class SendLedger:
                 "idempotent.",
                 airflow_version,
             )
-        return cls(store)
+            return cls(None)
+        return cls(store, parts=PartStore(results_path) if results_path else None)
+
+    # --- what earlier tries did -------------------------------------------------------
+
+    @property
+    def accepted_count(self) -> int:
+        return len(self._accepted)
+
+    @property
+    def uncertain_count(self) -> int:
+        return len(self._uncertain)
+
+    def accepted_id(self, tracking_id: str) -> str | None:
+        """The message id an earlier try got for ``tracking_id``, if it was accepted."""
+        return self._accepted.get(id_hash(tracking_id)) if self._accepted else None
+
+    def was_uncertain(self, tracking_id: str) -> bool:
+        """True when an earlier try left the message in flight or in doubt."""
+        return bool(self._uncertain) and id_hash(tracking_id) in self._uncertain
 
     def _load(self, store: StateStore) -> None:
+        sending: dict[int, set[bytes]] = {}
         while isinstance(entry := store.get(LOG_KEY.format(self._entries)), dict):
             self._entries += 1
             for event in entry.get("events") or []:
-                self._batches = max(self._batches, int(event["batch"]) + 1)
-                ids: list[str] = event.get("tracking_ids") or []
-                if event.get("state") == ACCEPTED:
-                    self.accepted.update(zip(ids, event["message_ids"], strict=True))
-                    self.uncertain.difference_update(ids)
-                elif event.get("state") in (IN_FLIGHT, IN_DOUBT):
-                    self.uncertain.update(ids)
-                elif event.get("state") == NOT_SENT:
-                    self.uncertain.difference_update(ids)
-        self.uncertain.difference_update(self.accepted)
+                number = int(event["b"])
+                self._batches = max(self._batches, number + 1)
+                state = event["s"]
+                if state == ACCEPTED:
+                    self._accepted.update(self._decode_accepted(event))
+                    sending.pop(number, None)
+                elif state == IN_FLIGHT:
+                    sending[number] = set(self._decode_sending(event))
+                elif state == NOT_SENT:
+                    sending.pop(number, None)
+        for hashes in sending.values():  # in flight or in doubt, and never accepted
+            self._uncertain.update(hashes)
+        self._uncertain.difference_update(self._accepted)
 
-    def begin(self, batch: Sequence[CascadeMessage], *, in_flight: bool = True) -> int:
-        """Number the batch and, with ``in_flight``, note it in flight (flush before its
-        request). Needed to keep a batch a killed worker was sending from being sent again
-        (at-most-once); at-least-once sends it again anyway, so it can save the writes.
+    def _decode_accepted(self, event: Mapping[str, Any]) -> Iterable[tuple[bytes, str]]:
+        if "p" in event:
+            return self._read_part(event["p"])
+        if "u" in event:  # hash + UUID, 24 bytes a message
+            packed = base64.b64decode(event["u"])
+            return (
+                (packed[i : i + 8], str(uuid.UUID(bytes=packed[i + 8 : i + 24])))
+                for i in range(0, len(packed), 24)
+            )
+        hashes = _split_hashes(event["h"])
+        return zip(hashes, event["ids"], strict=True)
+
+    def _decode_sending(self, event: Mapping[str, Any]) -> Iterable[bytes]:
+        if "p" in event:
+            return (id_hash(tracking_id) for tracking_id in self._part_lines(event["p"]))
+        return _split_hashes(event["h"])
+
+    def _read_part(self, name: str) -> list[tuple[bytes, str]]:
+        try:
+            lines = self._part_lines(name)
+        except FileNotFoundError:
+            return self._from_results_file(name)
+        return [(id_hash(line["tracking_id"]), line["message_id"]) for line in lines]
+
+    def _part_lines(self, name: str) -> list[Any]:
+        if self.parts is None:
+            raise CascadeError(
+                f"an earlier try recorded its progress in part objects ({name}) under "
+                "results_path; give this try the same results_path"
+            )
+        return self.parts.read_lines(name)
+
+    def _from_results_file(self, name: str) -> list[tuple[bytes, str]]:
+        """A part removed after an earlier try wrote the final results file: read that."""
+        from airflow_provider_cascade.results import CascadeSendResult
+
+        assert self.parts is not None
+        result = CascadeSendResult(route="", results_path=self.parts.results_path)
+        try:
+            return [(id_hash(s.tracking_id), s.message_id) for s in result.iter_messages()]
+        except FileNotFoundError:
+            raise CascadeError(
+                f"an earlier try's part {name} and the results file are both gone: cannot "
+                "tell what it sent; not sending anything rather than sending twice"
+            ) from None
+
+    # --- this try's record ------------------------------------------------------------
+
+    def begin(self) -> int:
+        """Number a batch. At-most-once callers then :meth:`mark_sending` it and
+        :meth:`wait` for that before its request leaves.
 
         :return: the batch's number.
         """
         number = self._batches
         self._batches += 1
-        if in_flight:
-            self._note(number, IN_FLIGHT, [m.tracking_id for m in batch])
         return number
 
-    def finish(self, number: int, batch: Sequence[CascadeMessage], state: str) -> None:
-        """Note that the batch was not sent, or is in doubt."""
-        self._note(number, state, [m.tracking_id for m in batch])
+    def mark_sending(self, number: int, tracking_ids: Sequence[str]) -> int:
+        """Record the batch in flight; returns a ticket for :meth:`wait`. Runs in the
+        batch's own thread (it may write a part object)."""
+        if self._writer is None:
+            return 0
+        if self.parts is not None:
+            event = {
+                "b": number,
+                "s": IN_FLIGHT,
+                "p": self.parts.write_sending(number, tracking_ids),
+            }
+        else:
+            event = {"b": number, "s": IN_FLIGHT, "h": _join_hashes(tracking_ids)}
+        return self._writer.add(event)
 
-    def accept(self, number: int, sent: Sequence[SentMessage]) -> None:
-        """Note the service's message ids for the batch."""
-        self._note(
-            number,
-            ACCEPTED,
-            [s.tracking_id for s in sent],
-            message_ids=[s.message_id for s in sent],
-        )
+    def accepted_part(self, number: int, sent: Sequence[SentMessage]) -> str | None:
+        """Write the batch's part object (in the batch's own thread); None when inline."""
+        if self._writer is None or self.parts is None:
+            return None
+        return self.parts.write_accepted(number, sent)
 
-    def flush(self) -> None:
-        """Write every pending event in one store call."""
-        if not self._pending or self.store is None:
-            self._pending.clear()
-            return
-        self.store.set(LOG_KEY.format(self._entries), {"events": self._pending})
-        self._entries += 1
-        self._pending = []
+    def accept(self, number: int, sent: Sequence[SentMessage], part: str | None = None) -> int:
+        """Record the service's message ids for the batch; returns a ticket."""
+        if self._writer is None:
+            return 0
+        if part is not None:
+            return self._writer.add({"b": number, "s": ACCEPTED, "p": part, "c": len(sent)})
+        ticket = 0
+        for ids in _inline_ids(sent):
+            ticket = self._writer.add({"b": number, "s": ACCEPTED, **ids})
+        return ticket
 
-    def _note(self, number: int, state: str, tracking_ids: list[str], **extra: Any) -> None:
-        if self.store is not None:
-            self._pending.append(
-                {"batch": number, "state": state, "tracking_ids": tracking_ids, **extra}
-            )
+    def finish(self, number: int, state: str) -> int:
+        """Record that a batch recorded in flight was not sent, or is in doubt."""
+        if self._writer is None:
+            return 0
+        return self._writer.add({"b": number, "s": state})
+
+    def wait(self, ticket: int) -> None:
+        """Block until the record with ``ticket`` (and all before it) is durable.
+
+        :raises CascadeError: the state store refused a write.
+        """
+        if self._writer is not None:
+            self._writer.wait(ticket)
+
+    def is_durable(self, ticket: int) -> bool:
+        return self._writer is None or self._writer.is_durable(ticket)
+
+    def close(self) -> None:
+        """Write what is pending and stop the writer (also after an error)."""
+        if self._writer is not None:
+            self._writer.close()
+
+    @property
+    def values_written(self) -> list[int]:
+        """The size in bytes of every value written so far (for tests and benchmarks)."""
+        return list(self._writer.sizes) if self._writer is not None else []
+
+
+class _Writer:
+    """Writes events in group commits from a thread of its own, in order."""
+
+    def __init__(self, store: StateStore, first_entry: int) -> None:
+        self.store = store
+        self.entry = first_entry
+        self.sizes: list[int] = []
+        self._pending: list[tuple[int, dict[str, Any]]] = []
+        self._added = 0
+        self._durable = 0
+        self._error: BaseException | None = None
+        self._closing = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="cascade-ledger", daemon=True)
+        self._thread.start()
+
+    def add(self, event: dict[str, Any]) -> int:
+        with self._cond:
+            self._added += 1
+            self._pending.append((self._added, event))
+            self._cond.notify_all()
+            return self._added
+
+    def is_durable(self, ticket: int) -> bool:
+        with self._cond:
+            return self._durable >= ticket
+
+    def wait(self, ticket: int) -> None:
+        with self._cond:
+            while self._durable < ticket and self._error is None:
+                self._cond.wait()
+            if self._durable < ticket:
+                raise CascadeError(f"could not record the send's progress: {self._error}")
+
+    def close(self) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join()
+        if self._error is not None:
+            raise CascadeError(f"could not record the send's progress: {self._error}")
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closing:
+                    self._cond.wait()
+                if not self._pending:
+                    return
+                batch, self._pending = self._pending, []
+            try:
+                for entry in _entries([event for _, event in batch]):
+                    value = {"events": entry}
+                    self.store.set(LOG_KEY.format(self.entry), value)
+                    self.entry += 1
+                    self.sizes.append(len(json.dumps(value)))
+            except BaseException as error:
+                with self._cond:
+                    self._error = error
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._durable = batch[-1][0]
+                self._cond.notify_all()
+
+
+def _entries(events: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
+    """Events packed into entries of at most MAX_VALUE_BYTES serialised."""
+    entry: list[dict[str, Any]] = []
+    size = 20
+    for event in events:
+        event_size = len(json.dumps(event)) + 2
+        if entry and size + event_size > MAX_VALUE_BYTES:
+            yield entry
+            entry, size = [], 20
+        entry.append(event)
+        size += event_size
+    if entry:
+        yield entry
+
+
+def _join_hashes(tracking_ids: Iterable[str]) -> str:
+    return base64.b64encode(b"".join(id_hash(t) for t in tracking_ids)).decode()
+
+
+def _split_hashes(text: str) -> list[bytes]:
+    packed = base64.b64decode(text)
+    return [packed[i : i + 8] for i in range(0, len(packed), 8)]
+
+
+def _inline_ids(sent: Sequence[SentMessage]) -> Iterable[dict[str, Any]]:
+    """The compact inline form: hash + UUID bytes when every id is a canonical UUID (the
+    service's documented form: 32 KB for 1,000 messages), else the hashes and the ids as
+    text, in as many events as keep each under the value limit."""
+    try:
+        packed = b"".join(id_hash(s.tracking_id) + _uuid_bytes(s.message_id) for s in sent)
+    except ValueError:
+        pass
+    else:
+        yield {"u": base64.b64encode(packed).decode()}
+        return
+    chunk: list[SentMessage] = []
+    size = 0
+    for message in sent:
+        cost = len(json.dumps(message.message_id)) + 13  # its text, a comma, its hash
+        if chunk and size + cost > MAX_VALUE_BYTES * 3 // 4:
+            yield _text_ids(chunk)
+            chunk, size = [], 0
+        chunk.append(message)
+        size += cost
+    if chunk:
+        yield _text_ids(chunk)
+
+
+def _text_ids(sent: Sequence[SentMessage]) -> dict[str, Any]:
+    return {"h": _join_hashes(s.tracking_id for s in sent), "ids": [s.message_id for s in sent]}
+
+
+def _uuid_bytes(message_id: str) -> bytes:
+    value = uuid.UUID(message_id)
+    if str(value) != message_id:  # only what decodes back to the same text
+        raise ValueError(message_id)
+    return value.bytes

@@ -75,8 +75,10 @@ class TestCampaign:
     def test_a_batch_left_in_flight_is_resent_or_skipped(self):
         store = MemoryStore()
         ledger = SendLedger(store)
-        ledger.begin(checked(0, 1))
-        ledger.flush()  # as before every request; then the worker is killed mid-request
+        number = ledger.begin()
+        # Durable before the request, as at-most-once requires; then the worker is killed.
+        ledger.wait(ledger.mark_sending(number, [m.tracking_id for m in checked(0, 1)]))
+        ledger.close()
 
         resend = FakeSender()
         assert campaign(resend, MemoryStore(store), batch_size=2).run(numbered(2)).sent == 2

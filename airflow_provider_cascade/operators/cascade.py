@@ -89,7 +89,12 @@ class CascadeSendOperator(BaseOperator):
         (``%(message_id)s`` or ``:message_id`` per your driver), then committed. Templated.
     :param xcom_inline_limit: past this many messages, the ids go to ``results_path``.
     :param results_path: an ``ObjectStoragePath`` URI (``s3://...``, ``file:///...``) for
-        the JSON Lines id mapping of large sends. Templated.
+        the JSON Lines id mapping of large sends. Templated. While the send runs, each
+        accepted batch's ids also go to ``<results_path>.parts/`` (removed once the
+        results file is written), so a retry can tell what was sent.
+    :param durable: keep the send's progress in the task state store so a retry never
+        re-sends an accepted batch (Airflow 3.3+; the ``ResumableJobMixin`` convention).
+        ``False``: no state-store writes, a retry sends everything again.
 
     :return: (XCom) :class:`~airflow_provider_cascade.results.CascadeSendResult` as a dict:
         ``route``, ``sent``, ``batches``, ``dry_run``, ``rejected``, ``in_doubt``,
@@ -149,6 +154,7 @@ class CascadeSendOperator(BaseOperator):
         mark_sent_sql: str | None = None,
         xcom_inline_limit: int = DEFAULT_XCOM_INLINE_LIMIT,
         results_path: str | None = None,
+        durable: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -190,6 +196,7 @@ class CascadeSendOperator(BaseOperator):
         self.hook_params = dict(hook_params or {})
         self.mark_sent_sql = mark_sent_sql
         self.results_path = results_path
+        self.durable = durable
         # Rendering replaces ``messages`` by a masked preview (rendered fields are shown in
         # the UI and stored); the real list is kept here.
         self._messages_template = messages
@@ -223,15 +230,16 @@ class CascadeSendOperator(BaseOperator):
             resend_uncertain=settings.resend_uncertain,
             **self.hook_params,
         )
-        ledger = (
-            SendLedger(None) if settings.dry_run else SendLedger.from_context(context, self.log)
-        )
+        if settings.dry_run or not self.durable:
+            ledger = SendLedger(None)
+        else:
+            ledger = SendLedger.from_context(context, self.log, results_path=settings.results_path)
         if ledger.resumed:
             self.log.info(
                 "Resuming: %d message(s) were accepted by an earlier try and will not be sent "
                 "again; %d were in doubt",
-                len(ledger.accepted),
-                len(ledger.uncertain),
+                ledger.accepted_count,
+                ledger.uncertain_count,
             )
         with self._source() as (source, write_back):
             campaign = Campaign(hook, ledger, settings, self.log, write_back=write_back)
