@@ -108,3 +108,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(
                     pytest.mark.skip(reason=f"README: `{feature}` on Airflow {version}: {cell}")
                 )
+
+
+@pytest.fixture(autouse=True)
+def no_oversized_state_store_values(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> Iterator[None]:
+    """Airflow warns when a task state store value passes ``max_value_storage_bytes``; the
+    provider keeps coordination state only, so no test may see that warning."""
+    yield
+    captured = capsys.readouterr()
+    seen = caplog.text + captured.out + captured.err
+    # Give the output back to pytest's report.
+    print(captured.out, end="")
+    assert "max_value_storage_bytes" not in seen, "a state store value was too large"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -16,9 +17,12 @@ from tests.conftest import make_message
 class FakeSender:
     """Accepts every batch, or fails the batches (by their first id) listed in ``fail``."""
 
-    def __init__(self, fail: dict[str, Exception] | None = None, delay: float = 0.0) -> None:
+    def __init__(
+        self, fail: dict[str, Exception] | None = None, delay: float = 0.0, uuids: bool = False
+    ) -> None:
         self.fail = fail or {}
         self.delay = delay
+        self.uuids = uuids  # message ids as the service gives them, else id-<tracking id>
         self.batches: list[list[str]] = []
         self.lock = threading.Lock()
 
@@ -28,6 +32,8 @@ class FakeSender:
         time.sleep(self.delay)
         if batch[0].tracking_id in self.fail:
             raise self.fail[batch[0].tracking_id]
+        if self.uuids:
+            return [SentMessage(str(uuid.uuid4()), m.tracking_id) for m in batch]
         return [SentMessage(f"id-{m.tracking_id}", m.tracking_id) for m in batch]
 
 

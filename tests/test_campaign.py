@@ -16,7 +16,7 @@ from airflow_provider_cascade.exceptions import (
     CascadeError,
     CascadeValidationError,
 )
-from airflow_provider_cascade.ledger import SendLedger
+from airflow_provider_cascade.ledger import PartStore, SendLedger
 from airflow_provider_cascade.results import CascadeSendResult
 from airflow_provider_cascade.sources import ListSource, RawBatch
 from tests.conftest import make_message
@@ -26,8 +26,11 @@ log = logging.getLogger("test")
 
 
 def campaign(sender: FakeSender, store: MemoryStore | None = None, **settings) -> Campaign:
+    """A campaign with its ledger as the operator builds it (parts under results_path)."""
     settings.setdefault("max_in_flight", 1)  # one at a time: the order of requests is fixed
-    return Campaign(sender, SendLedger(store), CampaignSettings(**settings), log)
+    path = settings.get("results_path")
+    ledger = SendLedger(store, parts=PartStore(path) if path and store is not None else None)
+    return Campaign(sender, ledger, CampaignSettings(**settings), log)
 
 
 class TestCampaign:
@@ -160,3 +163,39 @@ class TestCampaign:
             run = Campaign(FakeSender(), SendLedger(None), settings, log)
             run.run(numbered(4))
         assert "Sent 2/4 messages" in caplog.text and "ETA" in caplog.text
+
+
+class TestStateStoreBudget:
+    """Airflow sizes the task state store for coordination state: 64 KB a value."""
+
+    def test_100_000_messages_with_results_path(self, tmp_path):
+        store = MemoryStore()
+        path = f"file://{tmp_path}/result.jsonl"
+        run = campaign(FakeSender(), store, results_path=path, max_in_flight=8)
+        result = run.run(numbered(100_000))
+        sizes = [len(json.dumps(value)) for value in store.values()]
+        assert result.sent == 100_000 and result.results_path == path
+        assert max(sizes) < 10_000 and sum(sizes) < 20_000  # pointers and counts
+        assert not (tmp_path / "result.jsonl.parts").exists()  # removed after the results file
+
+    def test_10_000_messages_inline(self):
+        store = MemoryStore()
+        result = campaign(FakeSender(uuids=True), store).run(numbered(10_000))
+        sizes = [len(json.dumps(value)) for value in store.values()]
+        assert result.sent == 10_000
+        assert max(sizes) <= 60_000 and sum(sizes) < 400_000  # 24 bytes a message, base64
+
+    def test_a_retry_rebuilds_the_same_result_from_parts(self, tmp_path):
+        store = MemoryStore()
+        path = f"file://{tmp_path}/result.jsonl"
+        first = FakeSender(fail={"order-6000": CascadeError("boom")})
+        with pytest.raises(CascadeError):
+            campaign(first, store, results_path=path, xcom_inline_limit=100).run(numbered(10_000))
+        retry = FakeSender()
+        result = campaign(retry, store, results_path=path, xcom_inline_limit=100).run(
+            numbered(10_000)
+        )
+        assert retry.batches[0][0] == "order-6000" and len(retry.batches) == 4
+        loaded = CascadeSendResult.load(result.to_xcom())
+        assert [m["tracking_id"] for m in loaded.messages] == [f"order-{n}" for n in range(10_000)]
+        assert loaded.message_ids == [f"id-order-{n}" for n in range(10_000)]

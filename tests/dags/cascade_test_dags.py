@@ -193,15 +193,15 @@ with DAG("cascade_failure_alert", schedule=None, start_date=START) as failure_al
     load_orders()
 
 
-def _killable(dag_id: str, **send_kwargs: object) -> DAG:
+def _killable(dag_id: str, **send_kwargs: Any) -> DAG:
     """A slow multi-batch send (the tests add latency) that a test SIGKILLs mid-way."""
+    send_kwargs.setdefault("max_in_flight", 1)
     with DAG(dag_id, schedule=None, start_date=START) as dag:
         CascadeSendOperator(
             task_id="send",
             from_name="App",
             message_type="transaction",
             batch_size=100,
-            max_in_flight=1,
             **send_kwargs,
         )
     return dag
@@ -213,6 +213,13 @@ KILLED_MESSAGES = [
 ]
 killed_skip = _killable("cascade_killed_skip", messages=KILLED_MESSAGES, on_uncertain="skip")
 killed_resend = _killable("cascade_killed_resend", messages=KILLED_MESSAGES)
+# Four requests at once: up to four batches at risk when the worker dies (ledger invariant 3).
+killed_skip_wide = _killable(
+    "cascade_killed_skip_wide", messages=KILLED_MESSAGES, on_uncertain="skip", max_in_flight=4
+)
+killed_resend_wide = _killable(
+    "cascade_killed_resend_wide", messages=KILLED_MESSAGES, max_in_flight=4
+)
 killed_outbox = _killable(
     "cascade_killed_outbox",
     sql=OUTBOX_SELECT,
