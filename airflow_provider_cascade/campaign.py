@@ -165,21 +165,28 @@ class Campaign:
 
     def _make_room(self) -> None:
         """Keep the batches at risk (in flight, or answered with their record not yet
-        durable) under ``max_in_flight``: the ledger's invariant 3."""
-        unsettled = self._unsettled
-        while unsettled and self.ledger.is_durable(unsettled[0]):
-            unsettled.popleft()
-        while len(self._in_flight) + len(unsettled) >= self.settings.max_in_flight:
+        durable) under ``max_in_flight``: the ledger's invariant 3. Answered batches are
+        taken first, so that one write of the ledger settles all of them."""
+        unsettled, in_flight = self._unsettled, self._in_flight
+        while True:
+            while in_flight and _answered(in_flight[0]):
+                self._complete(in_flight.popleft())
+            while unsettled and self.ledger.is_durable(unsettled[0]):
+                unsettled.popleft()
+            if len(in_flight) + len(unsettled) < self.settings.max_in_flight:
+                return
             if unsettled:
                 self.ledger.wait(unsettled.popleft())
             else:
-                self._complete(self._in_flight.popleft())
+                self._complete(in_flight.popleft())
 
-    def _send_one(
-        self, number: int, batch: list[CascadeMessage]
-    ) -> tuple[list[SentMessage], str | None]:
+    def _send_one(self, number: int, batch: list[CascadeMessage]) -> tuple[list[SentMessage], int]:
         """One batch, in a pool thread: record it in flight if at-most-once (and wait for
-        that), send it, write its part object where there is one."""
+        that), send it, write its part object where there is one, and hand its record to
+        the ledger at once (so the next write carries every batch answered meanwhile).
+
+        :return: the accepted messages and the ticket of their record.
+        """
         if self._at_most_once:
             self.ledger.wait(self.ledger.mark_sending(number, [m.tracking_id for m in batch]))
         sent = self.sender.send_batch(batch, self.settings.route)
@@ -190,7 +197,7 @@ class Campaign:
                 "Could not write batch %d's part object (%s); recording it inline", number, error
             )
             part = None
-        return sent, part
+        return sent, self.ledger.accept(number, sent, part)
 
     def _complete(self, pending: _Pending) -> None:
         """Record one batch's outcome: ledger, result, write-back, progress."""
@@ -207,7 +214,7 @@ class Campaign:
             return []
         number = pending.number
         try:
-            sent, part = pending.future.result()
+            sent, ticket = pending.future.result()
         except CascadeBatchInDoubtError as error:
             if not self._at_most_once:
                 raise  # the retry sends it again: nothing to record
@@ -225,7 +232,6 @@ class Campaign:
             raise
         # Anything else leaves an at-most-once batch recorded in flight: a retry treats it
         # as in doubt.
-        ticket = self.ledger.accept(number, sent, part)
         if ticket:
             self._unsettled.append(ticket)
         return sent
@@ -321,7 +327,11 @@ class _Pending:
     batch: list[CascadeMessage] = field(default_factory=list)
     batch_keys: list[Any] = field(default_factory=list)
     number: int | None = None
-    future: Future[tuple[list[SentMessage], str | None]] | None = None
+    future: Future[tuple[list[SentMessage], int]] | None = None
+
+
+def _answered(pending: _Pending) -> bool:
+    return pending.future is None or pending.future.done()
 
 
 def _sent_json(sent: SentMessage) -> dict[str, str | None]:

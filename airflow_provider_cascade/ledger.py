@@ -43,6 +43,7 @@ import base64
 import hashlib
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
@@ -310,14 +311,26 @@ class SendLedger:
         return list(self._writer.sizes) if self._writer is not None else []
 
 
+#: How long an event may wait for others to share its write when nobody waits for it.
+LINGER_SECONDS = 0.5
+
+
 class _Writer:
-    """Writes events in group commits from a thread of its own, in order."""
+    """Writes events in group commits from a thread of its own, in order.
+
+    A write goes out as soon as somebody waits for one of the pending events (the send
+    loop keeping its batches at risk bounded, a request waiting for its ``in_flight``
+    record), else once the oldest pending event is :data:`LINGER_SECONDS` old, or at close:
+    so each write carries every event that piled up meanwhile.
+    """
 
     def __init__(self, store: StateStore, first_entry: int) -> None:
         self.store = store
         self.entry = first_entry
         self.sizes: list[int] = []
         self._pending: list[tuple[int, dict[str, Any]]] = []
+        self._oldest = 0.0  # when the oldest pending event was added
+        self._waiters = 0
         self._added = 0
         self._durable = 0
         self._error: BaseException | None = None
@@ -329,8 +342,10 @@ class _Writer:
     def add(self, event: dict[str, Any]) -> int:
         with self._cond:
             self._added += 1
+            if not self._pending:
+                self._oldest = time.monotonic()
+                self._cond.notify_all()  # the writer now has a linger deadline to keep
             self._pending.append((self._added, event))
-            self._cond.notify_all()
             return self._added
 
     def is_durable(self, ticket: int) -> bool:
@@ -339,8 +354,13 @@ class _Writer:
 
     def wait(self, ticket: int) -> None:
         with self._cond:
-            while self._durable < ticket and self._error is None:
-                self._cond.wait()
+            self._waiters += 1
+            self._cond.notify_all()
+            try:
+                while self._durable < ticket and self._error is None:
+                    self._cond.wait()
+            finally:
+                self._waiters -= 1
             if self._durable < ticket:
                 raise CascadeError(f"could not record the send's progress: {self._error}")
 
@@ -355,8 +375,9 @@ class _Writer:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._pending and not self._closing:
-                    self._cond.wait()
+                while not self._due():
+                    linger = self._oldest + LINGER_SECONDS - time.monotonic()
+                    self._cond.wait(linger if self._pending else None)
                 if not self._pending:
                     return
                 batch, self._pending = self._pending, []
@@ -374,6 +395,14 @@ class _Writer:
             with self._cond:
                 self._durable = batch[-1][0]
                 self._cond.notify_all()
+
+    def _due(self) -> bool:
+        """Write now? (Called holding the lock.)"""
+        if self._closing:
+            return True
+        if not self._pending:
+            return False
+        return self._waiters > 0 or time.monotonic() - self._oldest >= LINGER_SECONDS
 
 
 def _entries(events: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping, MutableSequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
+from typing import Any, NamedTuple
 
 from airflow_provider_cascade.exceptions import CascadeValidationError
 from airflow_provider_cascade.privacy import mask_phone, redact_phones
@@ -63,9 +63,21 @@ def unknown_key_rule(key: str, rule: str = "is not a message field") -> str:
     return f"{rule}{hint}"
 
 
-@dataclass(frozen=True, slots=True)
-class CascadeMessage:
+class _MessageFields(NamedTuple):
+    tracking_id: str
+    from_name: str
+    to_phone: str
+    message_type: MessageType
+    text: str | None = None
+    ttl: int | None = None
+    scheduled_sent: str | None = None
+    survey_options: tuple[str, ...] | None = None
+
+
+class CascadeMessage(_MessageFields):
     """One message, checked against every rule of the Cascade contract when created.
+
+    Immutable (a named tuple: cheap to build by the hundred thousand, which a campaign does).
 
     :param tracking_id: your id for the message (wire ``id``): 1-255 characters of
         letters, digits, ``.``, ``_``, ``:`` and ``-``; unique within a send. An integer
@@ -84,25 +96,34 @@ class CascadeMessage:
     :raises CascadeValidationError: listing every rule the message breaks.
     """
 
-    tracking_id: str
-    from_name: str
-    to_phone: str
-    message_type: MessageType
-    text: str | None = None
-    ttl: int | None = None
-    scheduled_sent: str | None = None
-    survey_options: tuple[str, ...] | None = None
+    __slots__ = ()
 
-    def __post_init__(self) -> None:
-        given = [getattr(self, name) for name in FIELDS]
-        values = list(given)
+    def __new__(
+        cls,
+        tracking_id: Any,
+        from_name: Any,
+        to_phone: Any,
+        message_type: Any,
+        text: Any = None,
+        ttl: Any = None,
+        scheduled_sent: Any = None,
+        survey_options: Any = None,
+    ) -> CascadeMessage:
+        values = [
+            tracking_id,
+            from_name,
+            to_phone,
+            message_type,
+            text,
+            ttl,
+            scheduled_sent,
+            survey_options,
+        ]
         issues = check_values(values)
         if issues:
-            ref = values[0] if usable_id(values[0]) else _NO_ID  # an int key is text by now
+            ref = str(values[0]) if usable_id(values[0]) else _NO_ID
             raise CascadeValidationError([Problem(ref, *issue) for issue in issues])
-        for name, value, original in zip(FIELDS, values, given, strict=True):
-            if value is not original:
-                object.__setattr__(self, name, value)
+        return tuple.__new__(cls, values)
 
     def __repr__(self) -> str:
         # Messages end up in logs and tracebacks: never show the full phone or the text.
@@ -156,7 +177,7 @@ class CascadeMessage:
     @classmethod
     def from_fields(
         cls,
-        fields: dict[str, Any],
+        fields: Mapping[str, Any],
         defaults: Mapping[str, Any] | None = None,
         *,
         recommended_ttl: bool = False,
@@ -165,20 +186,22 @@ class CascadeMessage:
     ) -> CascadeMessage:
         """Build a message from values keyed by field name (a SQL row already mapped).
 
-        :param fields: field name -> value; filled in place from ``defaults``.
+        :param fields: field name -> value (not changed).
+        :param defaults: values for fields that ``fields`` leaves out or sets to None.
         :param spelling: field name -> the name the caller used (a column), for errors.
         :param problems: problems already found with the input, raised together.
+        :raises ValueError: a key that is not a field name.
         """
-        if defaults:
-            for name, value in defaults.items():
-                if fields.get(name) is None:
-                    fields[name] = value
-        if recommended_ttl and fields.get("ttl") is None:
-            kind = message_type_of(fields.get("message_type"))
-            fields["ttl"] = RECOMMENDED_TTL[kind] if kind is not None else None
         if not fields.keys() <= _FIELD_SET:
             raise ValueError(f"not message fields: {sorted(set(fields) - _FIELD_SET)}")
         values = [fields.get(name) for name in FIELDS]
+        if defaults:
+            for index, name in enumerate(FIELDS):
+                if values[index] is None:
+                    values[index] = defaults.get(name)
+        if recommended_ttl and values[5] is None:
+            kind = message_type_of(values[3])
+            values[5] = RECOMMENDED_TTL[kind] if kind is not None else None
         issues = check_values(values)
         if issues:
             ref = str(values[0]) if usable_id(values[0]) else _NO_ID
@@ -187,15 +210,7 @@ class CascadeMessage:
             raise CascadeValidationError([*(problems or ()), *found])
         if problems:
             raise CascadeValidationError(problems)
-        return cls._checked(values)
-
-    @classmethod
-    def _checked(cls, values: list[Any]) -> CascadeMessage:
-        """A message from values :func:`check_values` has passed (no second check)."""
-        message = object.__new__(cls)
-        for name, value in zip(FIELDS, values, strict=True):
-            object.__setattr__(message, name, value)
-        return message
+        return tuple.__new__(cls, values)
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON object the API expects, with only the fields that are set."""
@@ -261,11 +276,14 @@ def check_messages(
             if isinstance(item, CascadeMessage):
                 message = item
                 if recommended_ttl and message.ttl is None:
-                    message = replace(message, ttl=RECOMMENDED_TTL[message.message_type])
+                    message = message._replace(ttl=RECOMMENDED_TTL[message.message_type])
             elif isinstance(item, Mapping):
-                if spelling is not None:
+                if spelling is not None:  # a source's own dict: filled in place, not copied
                     message = CascadeMessage.from_fields(
-                        dict(item), defaults, recommended_ttl=recommended_ttl, spelling=spelling
+                        item,
+                        defaults,
+                        recommended_ttl=recommended_ttl,
+                        spelling=spelling,
                     )
                 else:
                     message = CascadeMessage.from_mapping(

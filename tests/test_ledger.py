@@ -16,6 +16,7 @@ import pytest
 from airflow_provider_cascade.exceptions import CascadeError
 from airflow_provider_cascade.ledger import (
     IN_DOUBT,
+    LINGER_SECONDS,
     MAX_VALUE_BYTES,
     NOT_SENT,
     PartStore,
@@ -203,3 +204,12 @@ def test_without_a_state_store_it_warns_and_works(caplog):
     assert ledger.accept(ledger.begin(), sent(1)) == 0
     ledger.close()
     assert not ledger.resumed and ledger.accepted_count == 0
+
+
+def test_an_event_nobody_waits_for_is_written_within_the_linger():
+    store = MemoryStore()
+    ledger = SendLedger(store)
+    ledger.accept(ledger.begin(), sent(1))
+    time.sleep(LINGER_SECONDS + 0.3)
+    assert store.writes == 1  # written by the writer on its own, not by close()
+    ledger.close()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -16,7 +18,7 @@ from airflow_provider_cascade.messages import (
     parse_messages,
     redact_phones,
 )
-from airflow_provider_cascade.wire import read_send_reply
+from airflow_provider_cascade.wire import read_send_reply, send_body
 from tests.conftest import make_message
 
 PHONE = "+380501234567"
@@ -293,3 +295,21 @@ def test_fields_are_named_as_the_caller_wrote_them():
 def test_an_unknown_key_suggests_the_nearest_field():
     with pytest.raises(CascadeValidationError, match="phone is not a message field: did you mean"):
         CascadeMessage.from_mapping({**make_message(1), "phone": "+380501234567"})
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        make_message(1, text='Привіт, "друже" \\ 50%\n'),
+        make_message(2, message_type="flashcall", text=None, ttl=300),
+        make_message(
+            3, message_type="viber_survey", text="Happy?", survey_options=["Так", "Ні"], ttl=9
+        ),
+    ],
+    ids=["unicode-and-escapes", "flashcall", "survey"],
+)
+def test_the_send_body_is_the_json_of_the_wire_objects(message):
+    messages = [CascadeMessage.from_mapping(message)]
+    body = send_body(messages)
+    assert json.loads(body) == [m.to_wire() for m in messages]
+    assert "Привіт".encode() in body or "Так".encode() in body or b"flashcall" in body

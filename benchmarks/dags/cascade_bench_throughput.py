@@ -1,0 +1,123 @@
+"""The throughput benchmark's DAGs (``benchmarks/throughput.py`` runs them with ``dag.test()``):
+a ``raw`` task, the hand-written loop, then a ``send`` task, the operator with the task state
+store; one DAG with 8 requests in flight, one with 1. Each task appends its figures to
+:data:`FIGURES`. Configured through the environment, as a DAG file is."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks/_common.py
+from _common import BENCH_DB_CONN, SELECT, hand_built_message
+from airflow.providers.common.compat.sdk import DAG, task
+
+from airflow_provider_cascade.operators.cascade import CascadeSendOperator
+from airflow_provider_cascade.wire import Route
+
+BATCH = 1_000
+#: Where a task finds the sandbox's process to measure its CPU.
+SANDBOX_PID_ENV = "CASCADE_BENCH_SANDBOX_PID"
+#: The audience file, and the operator's results_path.
+DB_ENV = "CASCADE_BENCH_DB"
+RESULTS_ENV = "CASCADE_BENCH_RESULTS"
+#: Set to a file path: profile the send task into it instead of timing it.
+PROFILE_ENV = "CASCADE_BENCH_PROFILE"
+#: Where each task appends its figures (one JSON line: task, rate, cpu_us, server_busy).
+FIGURES = Path(tempfile.gettempdir()) / "cascade-bench" / "throughput-figures.jsonl"
+
+
+def server_cpu() -> float:
+    """CPU seconds the sandbox process has used so far."""
+    fields = Path(f"/proc/{os.environ[SANDBOX_PID_ENV]}/stat").read_text().rsplit(")", 1)[1]
+    utime, stime = fields.split()[11:13]
+    return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
+
+
+class Timer:
+    """Wall time, this process's CPU time and the sandbox's CPU time of a block."""
+
+    def __enter__(self) -> Timer:
+        self.wall, self.cpu, self.server = time.perf_counter(), time.process_time(), server_cpu()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+        self.server = server_cpu() - self.server
+
+    def record(self, task_id: str, messages: int) -> None:
+        figures = {
+            "task": task_id,
+            "rate": messages / self.wall,
+            "cpu_us": self.cpu / messages * 1e6,
+            "server_busy": self.server / self.wall,
+        }
+        with FIGURES.open("a") as out:
+            out.write(json.dumps(figures) + "\n")
+
+
+def raw_loop() -> int:
+    """What a user without this provider writes: read, build the wire JSON, post, in turn."""
+    conn = json.loads(os.environ["AIRFLOW_CONN_CASCADE_DEFAULT"])
+    sent = 0
+    with requests.Session() as session, sqlite3.connect(os.environ[DB_ENV]) as db:
+        session.headers.update(
+            {"Content-Type": "application/json", "X-Authorization-Key": conn["password"]}
+        )
+        url = conn["host"] + Route.STANDARD.path
+        cursor = db.execute(SELECT)
+        while rows := cursor.fetchmany(BATCH):
+            body = json.dumps([hand_built_message(*row) for row in rows]).encode()
+            session.post(url, data=body, timeout=60).raise_for_status()
+            sent += len(rows)
+    return sent
+
+
+class TimedSend(CascadeSendOperator):
+    def execute(self, context: Any) -> dict[str, Any]:
+        if os.environ.get(PROFILE_ENV):  # where the operator's time goes inside a task
+            from pyinstrument import Profiler
+
+            with Profiler() as profiler:
+                result = super().execute(context)
+            Path(os.environ[PROFILE_ENV]).write_text(profiler.output_text(show_all=False))
+            return result
+        with Timer() as timer:
+            result = super().execute(context)
+        timer.record("send", result["sent"])
+        return result
+
+
+def bench_dag(max_in_flight: int) -> DAG:
+    with DAG(f"cascade_bench_throughput_{max_in_flight}", schedule=None) as dag:
+
+        @task(task_id="raw")
+        def raw() -> None:
+            with Timer() as timer:
+                sent = raw_loop()
+            timer.record("raw", sent)
+
+        send = TimedSend(
+            task_id="send",
+            sql=SELECT,
+            sql_conn_id=BENCH_DB_CONN,
+            from_name="Bench",
+            message_type="promo",
+            max_in_flight=max_in_flight,
+            results_path=os.environ.get(RESULTS_ENV),
+        )
+        raw() >> send
+    return dag
+
+
+in_flight_8 = bench_dag(8)
+in_flight_1 = bench_dag(1)
