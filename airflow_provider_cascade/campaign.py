@@ -10,6 +10,7 @@ ledger). It is plain Python, typed against two small protocols (:class:`BatchSen
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -293,6 +294,7 @@ class Campaign:
         """
         self._progress.total = source.total
         write_back = self.write_back is not None
+        spared = _spare_the_collector()
         try:
             if isinstance(source, ListSource) and not source.checked:
                 # The whole list is there: its size and its validity are known before sending.
@@ -312,6 +314,7 @@ class Campaign:
             raise
         finally:
             self._pool.shutdown(wait=True)
+            spared.close()
         try:
             return self._finish()
         finally:
@@ -332,6 +335,35 @@ class _Pending:
 
 def _answered(pending: _Pending) -> bool:
     return pending.future is None or pending.future.done()
+
+
+class _SparedCollector:
+    """Keeps Python's full garbage collections off the objects that existed before the send.
+
+    Measured in a real task run (``benchmarks/throughput.py``, 100,000 messages, a
+    ``gc.callbacks`` timer): the send triggers one or two full collections, each walking
+    every object of the worker process (Airflow, its API client, the DAG...): 0.55-1.07 s
+    in all, 5-10 us a message, more than the send's own validation. Freezing the
+    pre-existing objects (``gc.freeze``) makes those collections walk only the send's own.
+
+    Scoped so that it never thaws what it did not freeze: only when nothing is frozen yet
+    (a host that freezes objects itself, e.g. before forking workers, is left alone), and
+    undone only if nobody froze more meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self._frozen: int | None = None
+        if gc.isenabled() and gc.get_freeze_count() == 0:
+            gc.freeze()
+            self._frozen = gc.get_freeze_count()
+
+    def close(self) -> None:
+        if self._frozen is not None and gc.get_freeze_count() == self._frozen:
+            gc.unfreeze()
+        self._frozen = None
+
+
+_spare_the_collector = _SparedCollector
 
 
 def _sent_json(sent: SentMessage) -> dict[str, str | None]:

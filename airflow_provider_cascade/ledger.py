@@ -49,9 +49,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from airflow_provider_cascade.exceptions import CascadeError
-from airflow_provider_cascade.results import SentMessage
+from airflow_provider_cascade.results import SentMessage, sent_lines
 
 LOG_KEY = "cascade_send.v2.log.{}"
+_string = json.JSONEncoder(ensure_ascii=False).encode
 #: Airflow's default ``[state_store] max_value_storage_bytes`` is 65,535; stay well under.
 MAX_VALUE_BYTES = 60_000
 
@@ -85,17 +86,19 @@ class PartStore:
 
         self.results_path = results_path
         self.folder = ObjectStoragePath(results_path + ".parts")
+        self._made = False
 
     def write_accepted(self, number: int, sent: Sequence[SentMessage]) -> str:
-        lines = "".join(json.dumps(s.to_json(), ensure_ascii=False) + "\n" for s in sent)
-        return self._write(f"{number:08d}.accepted.jsonl", lines)
+        return self._write(f"{number:08d}.accepted.jsonl", sent_lines(sent))
 
     def write_sending(self, number: int, tracking_ids: Sequence[str]) -> str:
-        lines = "".join(json.dumps(tracking_id) + "\n" for tracking_id in tracking_ids)
+        lines = "".join(_string(tracking_id) + "\n" for tracking_id in tracking_ids)
         return self._write(f"{number:08d}.sending.jsonl", lines)
 
     def _write(self, name: str, text: str) -> str:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if not self._made:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._made = True
         with (self.folder / name).open("w") as out:  # type: ignore[no-untyped-call]
             out.write(text)
         return name

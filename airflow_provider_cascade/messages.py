@@ -11,7 +11,7 @@ every message, so that nothing is sent from a batch known to be invalid.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping, MutableSequence
+from collections.abc import Iterable, Mapping, MutableSequence, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple
 
@@ -195,10 +195,23 @@ class CascadeMessage(_MessageFields):
         if not fields.keys() <= _FIELD_SET:
             raise ValueError(f"not message fields: {sorted(set(fields) - _FIELD_SET)}")
         values = [fields.get(name) for name in FIELDS]
-        if defaults:
-            for index, name in enumerate(FIELDS):
-                if values[index] is None:
-                    values[index] = defaults.get(name)
+        return cls._from_values(
+            values, _default_pairs(defaults), recommended_ttl, spelling, problems
+        )
+
+    @classmethod
+    def _from_values(
+        cls,
+        values: list[Any],
+        defaults: Sequence[tuple[int, Any]],
+        recommended_ttl: bool,
+        spelling: Mapping[str, str] | None = None,
+        problems: list[Problem] | None = None,
+    ) -> CascadeMessage:
+        """The hot path: ``values`` in field order (filled and normalised in place)."""
+        for index, default in defaults:
+            if values[index] is None:
+                values[index] = default
         if recommended_ttl and values[5] is None:
             kind = message_type_of(values[3])
             values[5] = RECOMMENDED_TTL[kind] if kind is not None else None
@@ -244,7 +257,7 @@ def parse_messages(
 
 
 def check_messages(
-    items: Iterable[Mapping[str, Any] | CascadeMessage],
+    items: Iterable[Mapping[str, Any] | CascadeMessage | list[Any]],
     *,
     label: str = "message",
     start: int = 1,
@@ -262,33 +275,34 @@ def check_messages(
     the same ``seen`` set to every batch of one send (it holds hashes, not the ids, so a
     million-message send stays small); a repeated id is a problem of the later message.
 
-    :param spelling: given when the items are dicts keyed by field name (a SQL source
-        maps its columns once): field name -> the column, for errors.
+    :param spelling: given when the items are rows in field order (lists of the values of
+        :data:`FIELDS`: a SQL source maps its columns once): field name -> the column,
+        for errors.
     :param source_keys: when given, receives each valid message's tracking id as the
         source gave it (an integer SQL key stays an integer), in order, for write-back.
     """
     messages: list[CascadeMessage] = []
     problems: list[Problem] = []
     seen = set() if seen is None else seen
+    default_pairs = _default_pairs(defaults)
     for position, item in enumerate(items, start):
         where = f"{label} {position}"
         try:
             if isinstance(item, CascadeMessage):
+                source_key: Any = item.tracking_id
                 message = item
                 if recommended_ttl and message.ttl is None:
                     message = message._replace(ttl=RECOMMENDED_TTL[message.message_type])
+            elif spelling is not None and type(item) is list:  # a source's row, in field order
+                source_key = item[0]
+                message = CascadeMessage._from_values(
+                    item, default_pairs, recommended_ttl, spelling
+                )
             elif isinstance(item, Mapping):
-                if spelling is not None:  # a source's own dict: filled in place, not copied
-                    message = CascadeMessage.from_fields(
-                        item,
-                        defaults,
-                        recommended_ttl=recommended_ttl,
-                        spelling=spelling,
-                    )
-                else:
-                    message = CascadeMessage.from_mapping(
-                        item, defaults, recommended_ttl=recommended_ttl
-                    )
+                source_key = item.get("tracking_id", item.get("id"))
+                message = CascadeMessage.from_mapping(
+                    item, defaults, recommended_ttl=recommended_ttl
+                )
             else:
                 problems.append(
                     Problem(
@@ -316,23 +330,22 @@ def check_messages(
         seen.add(key)
         messages.append(message)
         if source_keys is not None:
-            source_keys.append(_source_key(item, message))
+            source_keys.append(message.tracking_id if source_key is None else source_key)
     return messages, problems
 
 
-def _id_key(item: Mapping[str, Any] | CascadeMessage, spelling: Mapping[str, str] | None) -> str:
+def _id_key(item: Any, spelling: Mapping[str, str] | None) -> str:
     """The tracking id's name as the caller wrote it."""
     if spelling is not None:
         return spelling.get("tracking_id", "tracking_id")
     return "id" if isinstance(item, Mapping) and "id" in item else "tracking_id"
 
 
-def _source_key(item: Mapping[str, Any] | CascadeMessage, message: CascadeMessage) -> Any:
-    if isinstance(item, Mapping):
-        key = item.get("tracking_id")
-        if key is not None:
-            return key
-    return message.tracking_id
+def _default_pairs(defaults: Mapping[str, Any] | None) -> list[tuple[int, Any]]:
+    """``(field index, value)`` of the defaults that are set, once per batch."""
+    if not defaults:
+        return []
+    return [(i, defaults[name]) for i, name in enumerate(FIELDS) if defaults.get(name) is not None]
 
 
 def _where(position: str, ref: str, label: str) -> str:

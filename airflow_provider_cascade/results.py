@@ -111,6 +111,15 @@ _json = json.JSONEncoder(ensure_ascii=False).encode
 Item = TypeVar("Item")
 
 
+def sent_lines(sent: Sequence[SentMessage]) -> str:
+    """JSON lines ``{"message_id", "tracking_id"}``: the form of ``results_path`` and of the
+    ledger's part objects, written directly (a large send's hot path)."""
+    return "".join(
+        f'{{"message_id":{_json(message_id)},"tracking_id":{_json(tracking_id)}}}\n'
+        for message_id, tracking_id in sent
+    )
+
+
 class ResultSpool(Generic[Item]):
     """Collects a send's or a poll's per-message entries: in memory up to ``memory_limit``,
     then as JSON lines on local disk, so memory stays flat however large the campaign;
@@ -137,15 +146,12 @@ class ResultSpool(Generic[Item]):
                 return
             items, self._held = self._held, []
             self._file = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
-        self._file.write("".join(self._line(item) for item in items))
+        self._file.write(self._lines(items))
 
-    def _line(self, item: Item) -> str:
-        if isinstance(item, SentMessage) and item.message_id:  # the hot path of a large send
-            return (
-                f'{{"message_id":{_json(item.message_id)},'
-                f'"tracking_id":{_json(item.tracking_id)}}}\n'
-            )
-        return _json(self._to_json(item)) + "\n"
+    def _lines(self, items: Sequence[Item]) -> str:
+        if items and isinstance(items[0], SentMessage) and all(s.message_id for s in items):  # type: ignore[attr-defined]
+            return sent_lines(items)  # type: ignore[arg-type]
+        return "".join(_json(self._to_json(item)) + "\n" for item in items)
 
     @property
     def held(self) -> list[Item] | None:
@@ -166,7 +172,7 @@ class ResultSpool(Generic[Item]):
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("w") as out:  # type: ignore[no-untyped-call]
             if self._file is None:
-                out.write("".join(self._line(item) for item in self._held))
+                out.write(self._lines(self._held))
             else:
                 self._file.seek(0)
                 shutil.copyfileobj(self._file, out)

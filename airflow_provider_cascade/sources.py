@@ -15,20 +15,23 @@ from typing import Any, Protocol
 
 from airflow_provider_cascade.exceptions import CascadeError, CascadeValidationError, Problem
 from airflow_provider_cascade.messages import CascadeMessage, field_for_key, unknown_key_rule
+from airflow_provider_cascade.validation import FIELDS
 
 
 @dataclass(frozen=True)
 class RawBatch:
     """Items as the source gave them; ``start`` is the 1-based position of the first.
 
-    :param spelling: set when the items are dicts already keyed by field name (a SQL
-        source maps its columns once): field name -> the column as the query named it.
+    :param spelling: set when the items are rows already in field order (a list of the
+        values of :data:`~airflow_provider_cascade.validation.FIELDS`, None where the
+        source has no such column: a SQL source maps its columns once): field name -> the
+        column as the query named it, for errors.
     :param checked: the items are messages this send has checked already.
     """
 
     label: str
     start: int
-    items: Sequence[Mapping[str, Any] | CascadeMessage]
+    items: Sequence[Mapping[str, Any] | CascadeMessage | list[Any]]
     spelling: Mapping[str, str] | None = None
     checked: bool = False
 
@@ -184,12 +187,14 @@ class SqlSource:
             names = [str(column[0]) for column in cursor.description or ()]
             fields = _message_fields(names)
             spelling = dict(zip(fields, names, strict=True))
+            # Where each field's value sits in a row (-1: no such column): mapped once.
+            plan = [fields.index(name) if name in fields else -1 for name in FIELDS]
             position = 1
             while rows:
                 yield RawBatch(
                     "row",
                     position,
-                    [dict(zip(fields, row, strict=True)) for row in rows],
+                    [[row[i] if i >= 0 else None for i in plan] for row in rows],
                     spelling=spelling,
                 )
                 position += len(rows)

@@ -155,15 +155,21 @@ def read_send_reply(payload: Any, tracking_ids: Sequence[str]) -> list[SentMessa
         raise ValueError(f"expected a JSON array, got {type(payload).__name__}")
     if len(payload) != len(tracking_ids):
         raise ValueError(f"{len(payload)} entries for {len(tracking_ids)} messages")
-    sent: list[SentMessage] = []
-    for entry, tracking_id in zip(payload, tracking_ids, strict=True):
-        message_id = entry.get("messageId") if isinstance(entry, dict) else None
-        if not isinstance(message_id, str) or not message_id:
-            raise ValueError(f"no messageId for {tracking_id}")
-        if entry.get("trackinId") != tracking_id:
-            raise ValueError(f"entry for {tracking_id} names another tracking id")
-        sent.append(SentMessage(message_id, tracking_id))
-    return sent
+    try:
+        message_ids = [entry["messageId"] for entry in payload]
+        answered = [entry["trackinId"] for entry in payload]
+    except (KeyError, TypeError):
+        message_ids, answered = [], []  # found entry by entry below
+    if answered != list(tracking_ids) or not all(
+        type(message_id) is str and message_id for message_id in message_ids
+    ):
+        for entry, tracking_id in zip(payload, tracking_ids, strict=True):
+            message_id = entry.get("messageId") if isinstance(entry, dict) else None
+            if not isinstance(message_id, str) or not message_id:
+                raise ValueError(f"no messageId for {tracking_id}")
+            if entry.get("trackinId") != tracking_id:
+                raise ValueError(f"entry for {tracking_id} names another tracking id")
+    return list(map(SentMessage._make, zip(message_ids, tracking_ids, strict=True)))
 
 
 # --- the status reply ----------------------------------------------------------------------
