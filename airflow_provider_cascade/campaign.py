@@ -347,20 +347,19 @@ class _SparedCollector:
     pre-existing objects (``gc.freeze``) makes those collections walk only the send's own.
 
     Scoped so that it never thaws what it did not freeze: only when nothing is frozen yet
-    (a host that freezes objects itself, e.g. before forking workers, is left alone), and
-    undone only if nobody froze more meanwhile.
+    (a host that freezes objects itself, e.g. before forking workers, is left alone; with
+    nothing frozen, ``get_freeze_count`` is instant), and undone when the send ends.
     """
 
     def __init__(self) -> None:
-        self._frozen: int | None = None
-        if gc.isenabled() and gc.get_freeze_count() == 0:
+        self._froze = gc.isenabled() and gc.get_freeze_count() == 0
+        if self._froze:
             gc.freeze()
-            self._frozen = gc.get_freeze_count()
 
     def close(self) -> None:
-        if self._frozen is not None and gc.get_freeze_count() == self._frozen:
+        if self._froze:
             gc.unfreeze()
-        self._frozen = None
+            self._froze = False
 
 
 _spare_the_collector = _SparedCollector

@@ -199,3 +199,31 @@ class TestStateStoreBudget:
         loaded = CascadeSendResult.load(result.to_xcom())
         assert [m["tracking_id"] for m in loaded.messages] == [f"order-{n}" for n in range(10_000)]
         assert loaded.message_ids == [f"id-order-{n}" for n in range(10_000)]
+
+
+class TestTheCollector:
+    def test_a_send_freezes_only_when_nothing_is_frozen_and_thaws_what_it_froze(self):
+        import gc
+
+        seen = []
+
+        class Watching(FakeSender):
+            def send_batch(self, batch, route):
+                seen.append(gc.get_freeze_count() > 0)
+                return super().send_batch(batch, route)
+
+        assert gc.get_freeze_count() == 0
+        campaign(Watching()).run(numbered(3))
+        assert seen == [True] and gc.get_freeze_count() == 0
+
+    def test_a_host_that_froze_objects_is_left_alone(self):
+        import gc
+
+        gc.freeze()
+        try:
+            before = gc.get_freeze_count()
+            campaign(FakeSender()).run(numbered(3))
+            # Neither thawed nor frozen more (a frozen object may die of its refcount).
+            assert before - 100 <= gc.get_freeze_count() <= before
+        finally:
+            gc.unfreeze()
