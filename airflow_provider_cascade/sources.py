@@ -11,6 +11,7 @@ import json
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Protocol
 
 from airflow_provider_cascade.exceptions import CascadeError, CascadeValidationError, Problem
@@ -187,14 +188,17 @@ class SqlSource:
             names = [str(column[0]) for column in cursor.description or ()]
             fields = _message_fields(names)
             spelling = dict(zip(fields, names, strict=True))
-            # Where each field's value sits in a row (-1: no such column): mapped once.
-            plan = [fields.index(name) if name in fields else -1 for name in FIELDS]
+            # Each field's value, by its column's position; a field without a column reads
+            # the None appended to every row (position -1). Mapped once, applied in C.
+            in_field_order = itemgetter(
+                *(fields.index(name) if name in fields else -1 for name in FIELDS)
+            )
             position = 1
             while rows:
                 yield RawBatch(
                     "row",
                     position,
-                    [[row[i] if i >= 0 else None for i in plan] for row in rows],
+                    [list(in_field_order((*row, None))) for row in rows],
                     spelling=spelling,
                 )
                 position += len(rows)
