@@ -52,6 +52,7 @@ unit: install
 	$(PY) -m pytest -m "not integration"
 
 $(VENV)/.bench-installed: $(VENV)/.installed
+	@mkdir -p .ci/logs
 	@$(PY) -m pip install -q -e ".[test,bench]" $(QUIETLY)
 	touch $@
 

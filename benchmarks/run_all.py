@@ -50,7 +50,7 @@ def main() -> None:
         ("The sandbox's own ceiling", run("sandbox_ceiling.py")),
         (
             "1. Throughput against the floor (a raw requests loop)",
-            run("throughput.py", "--rows", rows),
+            run("throughput.py", "--rows", rows, "--runs", "5"),
         ),
         ("2. Against HttpOperator and HttpHook", run("vs_http_operator.py")),
         ("3. Pacing under a 20 requests/s limit with 200 ms latency", run("pacing.py")),

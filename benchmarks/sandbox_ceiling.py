@@ -70,12 +70,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     with Sandbox.start() as sandbox:
-        rates_found = rates(sandbox, args.requests, args.runs)
-    rates = rates_found
+        found = rates(sandbox, args.requests, args.runs)
     print(
-        f"sandbox ceiling: {statistics.median(rates):,.0f} msgs/s accepted "
+        f"sandbox ceiling: {statistics.median(found):,.0f} msgs/s accepted "
         f"(median of {args.runs} runs of {args.requests} x {BATCH}-message requests; "
-        f"runs: {', '.join(f'{r:,.0f}' for r in rates)})"
+        f"runs: {', '.join(f'{r:,.0f}' for r in found)})"
     )
 
 

@@ -29,8 +29,10 @@ from typing import Any
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).parent / "dags")
 
 import _common  # noqa: F401  (sets up the Airflow home before Airflow is imported)
-from _common import BENCH_DB_CONN, SELECT, audience_db, machine, median
+from _common import audience_db, machine, median
 from sandbox_ceiling import ceiling
+
+from airflow_provider_cascade.sandbox.client import Sandbox
 
 # The DAG file's names, without importing it (it imports Airflow and reads the environment).
 SANDBOX_PID_ENV = "CASCADE_BENCH_SANDBOX_PID"
@@ -38,10 +40,6 @@ DB_ENV = "CASCADE_BENCH_DB"
 RESULTS_ENV = "CASCADE_BENCH_RESULTS"
 PROFILE_ENV = "CASCADE_BENCH_PROFILE"
 FIGURES = Path(tempfile.gettempdir()) / "cascade-bench" / "throughput-figures.jsonl"
-
-from airflow_provider_cascade.sandbox.client import Sandbox  # noqa: E402
-
-BATCH = 1_000
 
 
 def in_task_runs(dag: Any, runs: int, sandbox: Sandbox, rows: int) -> dict[str, list[dict]]:
@@ -61,8 +59,8 @@ def in_task_runs(dag: Any, runs: int, sandbox: Sandbox, rows: int) -> dict[str, 
 def summary(label: str, values: list[dict]) -> dict[str, float]:
     figures = {name: median(v[name] for v in values) for name in ("rate", "cpu_us", "server_busy")}
     print(
-        f"  {label:<44} {figures['rate']:>9,.0f} msgs/s   client CPU {figures['cpu_us']:5.1f} us/msg"
-        f"   server busy {figures['server_busy']:4.0%}"
+        f"  {label:<44} {figures['rate']:>9,.0f} msgs/s"
+        f"   client CPU {figures['cpu_us']:5.1f} us/msg   server busy {figures['server_busy']:4.0%}"
     )
     return figures
 
