@@ -139,13 +139,14 @@ class Campaign:
         pending = _Pending()
         keys = source_keys if source_keys is not None else [None] * len(messages)
         ledger = self.ledger
+        held_back: list[str] = []
         for message, key in zip(messages, keys, strict=True):
             message_id = ledger.accepted_id(message.tracking_id)
             if message_id is not None:
                 pending.held.append(SentMessage(message_id, message.tracking_id))
                 pending.held_keys.append(key)
             elif self._at_most_once and ledger.was_uncertain(message.tracking_id):
-                self.result.in_doubt.append(message.tracking_id)
+                held_back.append(message.tracking_id)
             else:
                 pending.batch.append(message)
                 pending.batch_keys.append(key)
@@ -153,6 +154,14 @@ class Campaign:
             self.log.info(
                 "%d message(s) were accepted by an earlier try: not sent again",
                 len(pending.held),
+            )
+        if held_back:
+            self.result.in_doubt.extend(held_back)
+            self.log.warning(
+                "Not re-sending %d message(s) left in doubt by an earlier try "
+                "(on_uncertain='skip'): %s",
+                len(held_back),
+                ", ".join(held_back),
             )
         self._make_room()
         if pending.batch:

@@ -112,12 +112,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def no_oversized_state_store_values(
-    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
 ) -> Iterator[None]:
     """Airflow warns when a task state store value passes ``max_value_storage_bytes``; the
     provider keeps coordination state only, so no test may see that warning."""
+    # The test's own capture fixture if it has one (capfd and capsys cannot both be used).
+    capture = request.getfixturevalue("capfd" if "capfd" in request.fixturenames else "capsys")
     yield
-    captured = capsys.readouterr()
+    captured = capture.readouterr()
     seen = caplog.text + captured.out + captured.err
     # Give the output back to pytest's report.
     print(captured.out, end="")
