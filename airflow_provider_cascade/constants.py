@@ -15,6 +15,8 @@ DEFAULT_STATUS_PATH = "/bat/message/{message_id}"
 DEFAULT_MAX_REQUESTS_PER_SECOND = 80.0
 #: Status look-ups per second: under the published 50/s limit of the data group.
 DEFAULT_STATUS_REQUESTS_PER_SECOND = 40.0
+#: Status look-ups in flight at once: enough to hold the pace up to 2 s of latency.
+MAX_STATUS_CONCURRENCY = 256
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from airflow_provider_cascade.exceptions import CascadeError
 from airflow_provider_cascade.results import ResultSpool, SentMessage
-from airflow_provider_cascade.wire import read_status
+from airflow_provider_cascade.wire import DeliveryStatus, read_status
 
 FINAL_STATUSES = frozenset({"delivered", "undeliverable", "permanenterror"})
 FAILED_STATUSES = frozenset({"undeliverable", "permanenterror"})
@@ -21,6 +21,17 @@ SuccessWhen = Literal["all_final", "all_delivered"]
 
 class CascadeDeliveryError(CascadeError):
     """Messages ended undeliverable where the sensor was told that is a failure."""
+
+
+UNKNOWN = DeliveryStatus("unknown")
+
+
+def _zero_cost() -> dict[str, float]:
+    return {"cost": 0.0, "bill_amount": 0.0}
+
+
+def _rounded(sums: dict[str, float]) -> dict[str, float]:
+    return {name: round(value, 6) for name, value in sums.items()}
 
 
 class DeliveryTracker:
@@ -32,7 +43,7 @@ class DeliveryTracker:
 
     def __init__(self, messages: Iterable[tuple[str, str | None]]) -> None:
         self.tracking_ids: dict[str, str | None] = dict(messages)
-        self.statuses: dict[str, tuple[str, str | None]] = {}
+        self.statuses: dict[str, DeliveryStatus] = {}
         self.pending: set[str] = set(self.tracking_ids)
 
     @classmethod
@@ -41,40 +52,57 @@ class DeliveryTracker:
 
     def record(self, message_id: str, payload: Mapping[str, Any]) -> None:
         """Take a status answer for ``message_id``."""
-        status = read_status(payload)
-        self._set(message_id, status.status, status.channel)
+        self._set(message_id, read_status(payload))
 
-    def _set(self, message_id: str, status: str, channel: str | None) -> None:
-        self.statuses[message_id] = (status, channel)
-        if status in FINAL_STATUSES:
+    def _set(self, message_id: str, status: DeliveryStatus) -> None:
+        self.statuses[message_id] = status
+        if status.status in FINAL_STATUSES:
             self.pending.discard(message_id)
+
+    def waiting(self, limit: int = 20) -> str:
+        """The first ``limit`` messages still waiting, by tracking id, and how many more."""
+        names = sorted(str(self.tracking_ids[m] or m) for m in self.pending)
+        more = len(names) - limit
+        return ", ".join(names[:limit]) + (f" and {more} more" if more > 0 else "")
 
     @property
     def done(self) -> bool:
         return not self.pending
 
     def summary(self) -> str:
-        counts = Counter(status for status, _ in self.statuses.values())
+        counts = Counter(status.status for status in self.statuses.values())
         waiting = len(self.pending)
         return f"{len(self.tracking_ids) - waiting} final, {waiting} waiting ({dict(counts)})"
 
     # --- the trigger's event carries the tracker as JSON ----------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "messages": [
-                [message_id, tracking_id, *self.statuses.get(message_id, (None, None))]
-                for message_id, tracking_id in self.tracking_ids.items()
-            ]
-        }
+        rows = []
+        for message_id, tracking_id in self.tracking_ids.items():
+            found = self.statuses.get(message_id)
+            rows.append(
+                [message_id, tracking_id]
+                if found is None
+                else [
+                    message_id,
+                    tracking_id,
+                    found.status,
+                    found.channel,
+                    found.cost,
+                    found.bill_amount,
+                    found.bill_currency,
+                ]
+            )
+        return {"messages": rows}
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> DeliveryTracker:
         rows = value["messages"]
         tracker = cls((row[0], row[1]) for row in rows)
-        for message_id, _, status, channel in rows:
-            if status is not None:
-                tracker._set(message_id, status, channel)
+        for row in rows:
+            if len(row) > 2 and row[2] is not None:
+                cost, bill, currency = (*row[4:7], None, None, None)[:3]
+                tracker._set(row[0], DeliveryStatus(row[2], row[3], None, cost, bill, currency))
         return tracker
 
     # --- the report -----------------------------------------------------------------------
@@ -82,9 +110,9 @@ class DeliveryTracker:
     def check(self, success_when: SuccessWhen, fail_on_undeliverable: bool) -> None:
         """Raise :class:`CascadeDeliveryError` if the final statuses are not a success."""
         failed = [
-            (message_id, status)
-            for message_id, (status, _) in self.statuses.items()
-            if status in FAILED_STATUSES
+            (message_id, found.status)
+            for message_id, found in self.statuses.items()
+            if found.status in FAILED_STATUSES
         ]
         if failed and (fail_on_undeliverable or success_when == "all_delivered"):
             shown = ", ".join(
@@ -97,18 +125,26 @@ class DeliveryTracker:
             )
 
     def report(self, inline_limit: int, results_path: str | None) -> dict[str, Any]:
-        """Counts per status and per delivering channel, and one entry per message
+        """Counts per status and per delivering channel, ``cost`` and ``bill_amount``
+        summed per bill currency (``{"UAH": {"cost", "bill_amount"}}``; "unspecified" where
+        the service named none), and one entry per message
         (``message_id``, ``tracking_id``, ``status``, ``channel``), offloaded to
         ``results_path`` as JSON Lines past ``inline_limit`` messages."""
         by_status: Counter[str] = Counter()
         by_channel: Counter[str] = Counter()
+        costs: dict[str, dict[str, float]] = {}
         spool: ResultSpool[dict[str, Any]] = ResultSpool(dict, inline_limit)
         try:
             for message_id, tracking_id in self.tracking_ids.items():
-                status, channel = self.statuses.get(message_id, ("unknown", None))
+                found = self.statuses.get(message_id) or UNKNOWN
+                status, channel = found.status, found.channel
                 by_status[status] += 1
                 if channel is not None and status == "delivered":
                     by_channel[channel] += 1
+                if found.cost is not None or found.bill_amount is not None:
+                    sums = costs.setdefault(found.bill_currency or "unspecified", _zero_cost())
+                    sums["cost"] += found.cost or 0.0
+                    sums["bill_amount"] += found.bill_amount or 0.0
                 entry = {
                     "message_id": message_id,
                     "tracking_id": tracking_id,
@@ -126,6 +162,7 @@ class DeliveryTracker:
                 "total": spool.count,
                 "by_status": dict(by_status),
                 "by_channel": dict(by_channel),
+                "cost": {currency: _rounded(sums) for currency, sums in costs.items()},
                 "messages": None if offload else spool.inline(),
                 "results_path": spool.offload(results_path) if offload and results_path else None,
             }

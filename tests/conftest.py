@@ -48,7 +48,13 @@ def sandbox(sandbox_server: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox
     """The session's sandbox, emptied, fault-free, and set as ``cascade_default``."""
     sandbox_server.clear()
     sandbox_server.set_faults(
-        error_rate=0.0, kinds=["500"], latency_ms=0, rate_limit=None, script=[]
+        error_rate=0.0,
+        kinds=["500"],
+        latency_ms=0,
+        rate_limit=None,
+        script=[],
+        status_latency_ms=0,
+        status_rate_limit=None,
     )
     monkeypatch.setenv("AIRFLOW_CONN_CASCADE_DEFAULT", sandbox_server.connection_json())
     return sandbox_server

@@ -51,6 +51,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="comma-separated fault kinds to draw from (listed below; default 500)",
     )
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before answering")
+    parser.add_argument(
+        "--status-latency-ms",
+        type=float,
+        default=0.0,
+        help="delay before answering a status look-up (status look-ups only)",
+    )
+    parser.add_argument(
+        "--status-rate-limit",
+        type=float,
+        help="status look-ups per second before 429 (the data group's published limit is 50)",
+    )
     parser.add_argument("--seed", type=int, help="seed for the fault draws (repeatable runs)")
     return parser.parse_args(argv)
 
@@ -63,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         latency_ms=args.latency_ms,
         rate_limit=args.rate_limit,
         burst=args.burst,
+        status_latency_ms=args.status_latency_ms,
+        status_rate_limit=args.status_rate_limit,
         seed=args.seed,
     )
     try:

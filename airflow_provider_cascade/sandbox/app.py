@@ -38,8 +38,14 @@ def create_app(state: SandboxState) -> FastAPI:
     @app.get(STATUS_PATH)
     async def message_status(message_id: str, request: Request) -> Response:
         state.stats["status_requests"] += 1
+        limited = state.status_rate_limited(time.monotonic())
+        if state.faults.status_latency_ms:
+            await asyncio.sleep(state.faults.status_latency_ms / 1000)
         if not state.authorized(_headers(request)):
             return _unauthorized(state)
+        if limited:
+            state.stats["status_rate_limited"] += 1
+            return _too_many_requests()
         status = state.status(message_id)
         if status is None:
             return _error(404, "NOT_FOUND", f"no message {message_id}", "messageId")

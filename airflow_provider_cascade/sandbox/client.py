@@ -49,6 +49,8 @@ class Sandbox:
         error_rate: float = 0.0,
         fault_kinds: tuple[str, ...] = ("500",),
         latency_ms: float = 0.0,
+        status_latency_ms: float = 0.0,
+        status_rate_limit: float | None = None,
         seed: int | None = None,
         startup_timeout: float = 30.0,
     ) -> Sandbox:
@@ -62,7 +64,10 @@ class Sandbox:
             f"--error-rate={error_rate}",
             f"--fault-kinds={','.join(fault_kinds)}",
             f"--latency-ms={latency_ms}",
+            f"--status-latency-ms={status_latency_ms}",
         ]
+        if status_rate_limit is not None:
+            args.append(f"--status-rate-limit={status_rate_limit}")
         if rate_limit is not None:
             args.append(f"--rate-limit={rate_limit}")
         if seed is not None:

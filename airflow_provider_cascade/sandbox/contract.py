@@ -132,10 +132,15 @@ def send_reply(message_ids: list[str], tracking_ids: list[str]) -> list[dict[str
 
 
 def status_reply(
-    list_id: int, message_id: str, status: str, channels: dict[str, str], cost: float
+    list_id: int,
+    message_id: str,
+    status: str,
+    channels: dict[str, str],
+    cost: float,
+    bill: tuple[float, str] | None = None,
 ) -> dict[str, Any]:
-    """The core API's status answer for one message."""
-    return {
+    """The core API's status answer for one message; ``bill``: amount and currency."""
+    reply: dict[str, Any] = {
         "messagelistId": list_id,
         "messageId": message_id,
         "deliverystatus": status,
@@ -148,6 +153,9 @@ def status_reply(
         ],
         "extendedStatuses": channels,
     }
+    if bill is not None:
+        reply["billAmount"], reply["billCurrency"] = bill
+    return reply
 
 
 def error_body(code: str, message: str, field: str | None) -> dict[str, Any]:

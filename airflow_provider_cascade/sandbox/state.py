@@ -45,6 +45,10 @@ REPLY_LOST_KINDS = frozenset(
 #: The channels in the order the cascade tries them.
 CHANNELS = ("telegram", "viber", "viber_business", "rcs", "sms")
 FINAL_STATUSES = ("delivered", "undeliverable", "permanenterror")
+#: What a delivered message costs, by the channel that delivered it (undelivered: nothing);
+#: billed as the same amount in BILL_CURRENCY. Made up, deterministic: for tests.
+CHANNEL_COSTS = {"telegram": 0.1, "viber": 0.2, "viber_business": 0.35, "rcs": 0.5, "sms": 0.8}
+BILL_CURRENCY = "UAH"
 
 
 @dataclass
@@ -61,6 +65,8 @@ class Faults:
     latency_ms: float = 0.0
     rate_limit: float | None = None
     burst: float | None = None
+    status_latency_ms: float = 0.0
+    status_rate_limit: float | None = None
     slow_seconds: float = 5.0
     script: list[str | None] = field(default_factory=list)
     seed: int | None = None
@@ -77,6 +83,10 @@ class Faults:
             raise ValueError("rate_limit must be positive")
         if self.burst is not None and self.burst < 1:
             raise ValueError("burst must be at least 1")
+        if self.status_latency_ms < 0:
+            raise ValueError("status_latency_ms must not be negative")
+        if self.status_rate_limit is not None and self.status_rate_limit <= 0:
+            raise ValueError("status_rate_limit must be positive")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,6 +95,8 @@ class Faults:
             "latency_ms": self.latency_ms,
             "rate_limit": self.rate_limit,
             "burst": self.burst,
+            "status_latency_ms": self.status_latency_ms,
+            "status_rate_limit": self.status_rate_limit,
             "slow_seconds": self.slow_seconds,
             "script": list(self.script),
             "seed": self.seed,
@@ -155,6 +167,7 @@ class SandboxState:
         self.fault_counts: Counter[str] = Counter()
         self._seen_tracking_ids: set[str] = set()
         self._bucket = _TokenBucket()
+        self._status_bucket = _TokenBucket()
         self._random_ids = random.Random()  # message ids; not the fault draws' generator
         self.faults = Faults()
         self._random = random.Random()
@@ -183,6 +196,7 @@ class SandboxState:
         self.fault_counts.clear()
         self._seen_tracking_ids.clear()
         self._bucket = _TokenBucket()
+        self._status_bucket = _TokenBucket()
 
     # --- decisions for one request ------------------------------------------------------
 
@@ -201,6 +215,13 @@ class SandboxState:
         if rate is None:
             return False
         return not self._bucket.take(now, rate, self.faults.burst or 1.5 * rate)
+
+    def status_rate_limited(self, now: float) -> bool:
+        """The data group's limit on status look-ups (published: 50/s, bursts of 75)."""
+        rate = self.faults.status_rate_limit
+        if rate is None:
+            return False
+        return not self._status_bucket.take(now, rate, 1.5 * rate)
 
     def draw_fault(self) -> str | None:
         """The fault for the next send request, if any (the script first, then chance)."""
@@ -260,7 +281,10 @@ class SandboxState:
             status, extended = "processing", {CHANNELS[0]: "processing"}
         else:
             status, extended = final, _extended_statuses(channel, final)
-        return status_reply(record.list_id, message_id, status, extended, cost=0.0)
+        final_now = status in FINAL_STATUSES
+        cost = CHANNEL_COSTS.get(channel or "", 0.0) if final_now else 0.0
+        bill = (cost, BILL_CURRENCY) if final_now else None
+        return status_reply(record.list_id, message_id, status, extended, cost=cost, bill=bill)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -269,6 +293,7 @@ class SandboxState:
             "rejected": self.stats["rejected"],
             "unauthorized": self.stats["unauthorized"],
             "rate_limited": self.stats["rate_limited"],
+            "status_rate_limited": self.stats["status_rate_limited"],
             "faults": self.stats["faults"],
             "faults_by_kind": dict(self.fault_counts),
             "duplicate_tracking_ids": self.stats["duplicate_tracking_ids"],

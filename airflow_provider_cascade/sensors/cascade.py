@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -32,7 +33,10 @@ class CascadeDeliverySensor(BaseSensorOperator):
 
     Statuses come from the connection's ``status_path`` (the core SMSBAT API's
     ``GET /bat/message/{message_id}``; not confirmed for Cascade ids). Only messages not yet
-    final are polled again, paced under the published 50 requests/s data limit.
+    final are polled again, with bounded concurrency so the pace (default 40 look-ups/s,
+    under the published 50/s data limit) holds whatever the latency; a ``429`` pauses
+    every look-up and the message is asked again. The report sums ``cost`` and
+    ``billAmount`` per bill currency.
 
     Give one input:
 
@@ -53,6 +57,7 @@ class CascadeDeliverySensor(BaseSensorOperator):
         ``[operators] default_deferrable``). ``poke_interval`` and ``timeout`` apply as usual.
 
     :return: (XCom) ``{"total", "by_status": {status: n}, "by_channel": {channel: n},
+        "cost": {currency: {"cost", "bill_amount"}},
         "messages": [{"message_id", "tracking_id", "status", "channel"}] or None when
         offloaded, "results_path"}``.
     :raises CascadeDeliveryError: messages were not delivered and that is a failure here.
@@ -116,30 +121,29 @@ class CascadeDeliverySensor(BaseSensorOperator):
         if self._tracker is None:
             self._tracker = DeliveryTracker(self._watched())
         tracker = self._tracker
-        # Imported here, as in execute(): DAG files import this module, and parsing them
-        # must stay cheap (no requests/httpx at import time).
-        from airflow_provider_cascade.hooks.cascade import CascadeHook
-
-        hook = CascadeHook(
-            self.cascade_conn_id, max_requests_per_second=self.max_requests_per_second
-        )
-        try:
-            for message_id in sorted(tracker.pending):
-                try:
-                    payload = hook.get_message_status(message_id)
-                except CascadeAuthError:
-                    raise
-                except CascadeError as error:
-                    self.log.warning("Status look-up failed (%s); retried next poke", error)
-                    continue
-                if payload is not None:  # unknown yet: asked again next poke
-                    tracker.record(message_id, payload)
-        finally:
-            hook.close()
-        self.log.info("Delivery: %s", tracker.summary())
+        failed = asyncio.run(self._poll_round(tracker))
+        self.log.info("Delivery: %s; %d look-up(s) failed", tracker.summary(), failed)
         if not tracker.done:
+            self.log.info("Still waiting: %s", tracker.waiting())
             return PokeReturnValue(is_done=False)
         return PokeReturnValue(is_done=True, xcom_value=self._finish(tracker))
+
+    async def _poll_round(self, tracker: DeliveryTracker) -> int:
+        """One round over the messages not yet final, as the trigger does it."""
+        # Imported here, as in execute(): DAG files import this module, and parsing them
+        # must stay cheap (no requests/httpx at import time).
+        from airflow_provider_cascade.hooks.cascade import CascadeAsyncHook
+        from airflow_provider_cascade.polling import StatusPoller
+
+        async with CascadeAsyncHook(
+            self.cascade_conn_id, max_requests_per_second=self.max_requests_per_second
+        ) as hook:
+            poller = StatusPoller(hook, self.max_requests_per_second, self.log)
+            answers, failed = await poller.poll(sorted(tracker.pending))
+        for message_id, payload in answers.items():
+            if payload is not None:  # unknown yet: asked again next poke
+                tracker.record(message_id, payload)
+        return failed
 
     # --- deferrable mode ------------------------------------------------------------------
 

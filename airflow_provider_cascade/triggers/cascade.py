@@ -19,9 +19,12 @@ AUTH_REFUSED = "auth_refused"
 class CascadeDeliveryTrigger(BaseTrigger):
     """Poll every message's status until all are final or ``deadline`` passes.
 
-    A thin caller of :class:`~airflow_provider_cascade.hooks.cascade.CascadeAsyncHook`: a
-    look-up that fails (no answer, ``5xx``, ``429``, a malformed reply) is logged, counted
-    and tried again next round; only refused credentials end the polling early.
+    A thin caller of :class:`~airflow_provider_cascade.hooks.cascade.CascadeAsyncHook`
+    through :class:`~airflow_provider_cascade.polling.StatusPoller`: look-ups run with
+    bounded concurrency at ``max_requests_per_second``; a ``429`` pauses them all and the
+    message is asked again; a look-up that fails (no answer, ``5xx``, a malformed reply) is
+    logged, counted and tried again next round; only refused credentials end the polling
+    early. The timeout event names the first 20 tracking ids still waiting.
 
     Yields one event and returns: ``{"status": "success"|"timeout"|"error", "tracker":
     ..., "message": ..., "kind": ...}``; the sensor's ``execute_complete`` turns it into its
@@ -64,26 +67,18 @@ class CascadeDeliveryTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError
         from airflow_provider_cascade.hooks.cascade import CascadeAsyncHook
+        from airflow_provider_cascade.polling import StatusPoller
 
         tracker = DeliveryTracker((pair[0] or "", pair[1]) for pair in self.messages)
         hook = CascadeAsyncHook(
             self.cascade_conn_id, max_requests_per_second=self.max_requests_per_second
         )
+        poller = StatusPoller(hook, self.max_requests_per_second, self.log)
         try:
             async with hook:
                 while True:
-                    failed = 0
-                    for message_id in sorted(tracker.pending):
-                        try:
-                            payload = await hook.get_message_status(message_id)
-                        except CascadeAuthError:
-                            raise
-                        except CascadeError as error:
-                            failed += 1
-                            self.log.warning(
-                                "Status look-up failed (%s); retried next round", error
-                            )
-                            continue
+                    answers, failed = await poller.poll(sorted(tracker.pending))
+                    for message_id, payload in answers.items():
                         if payload is not None:  # unknown yet: asked again next round
                             tracker.record(message_id, payload)
                     if tracker.done:
@@ -93,7 +88,8 @@ class CascadeDeliveryTrigger(BaseTrigger):
                         yield TriggerEvent(
                             {
                                 "status": "timeout",
-                                "message": f"delivery not final in time: {tracker.summary()}",
+                                "message": f"delivery not final in time: {tracker.summary()}; "
+                                f"still waiting: {tracker.waiting()}",
                                 "tracker": tracker.to_json(),
                             }
                         )

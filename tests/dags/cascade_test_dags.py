@@ -131,15 +131,15 @@ retry_resend = _retrying("cascade_retry_resend", "resend")
 retry_skip = _retrying("cascade_retry_skip", "skip")
 
 
-def _send_and_track(dag_id: str, **sensor_kwargs: object) -> DAG:
+def _send_and_track(dag_id: str, count: int = 10, **sensor_kwargs: Any) -> DAG:
     with DAG(dag_id, schedule=None, start_date=START) as dag:
 
         @task(show_return_value_in_logs=False)
         def build_ten() -> list[dict[str, object]]:
             # The sandbox decides by the last digit: 0 undeliverable, 1-9 a channel each.
             return [
-                {"tracking_id": f"track-{n}", "to_phone": f"+38050000000{n}", "text": "Hello"}
-                for n in range(10)
+                {"tracking_id": f"track-{n}", "to_phone": f"+38050{n:07d}", "text": "Hello"}
+                for n in range(count)
             ]
 
         send = CascadeSendOperator(
@@ -152,7 +152,15 @@ def _send_and_track(dag_id: str, **sensor_kwargs: object) -> DAG:
 
 
 track_poke = _send_and_track("cascade_track_poke", mode="poke")
+# Polled against a sandbox that limits status look-ups (429s): slowed down, not skipped.
+track_rate_limited = _send_and_track(
+    "cascade_track_rate_limited", mode="poke", max_requests_per_second=50
+)
 track_deferred = _send_and_track("cascade_track_deferred", deferrable=True)
+# A campaign's worth of look-ups against a slow status endpoint: concurrency holds the pace.
+track_campaign = _send_and_track(
+    "cascade_track_campaign", count=3_000, deferrable=True, max_requests_per_second=300
+)
 track_all_delivered = _send_and_track("cascade_track_all_delivered", success_when="all_delivered")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from airflow.utils.state import DagRunState, TaskInstanceState
 
@@ -33,6 +35,31 @@ def test_sensor_waits_for_final_statuses_and_reports_channels(sandbox, dag):
     assert by_id["track-0"]["status"] == "undeliverable" and by_id["track-0"]["channel"] is None
     assert by_id["track-3"]["channel"] == "viber_business"
     assert sandbox.stats()["status_requests"] >= 10
+    # The sandbox bills by channel: 2x0.1 + 2x0.2 + 2x0.35 + 2x0.5 + 1x0.8 UAH.
+    assert report["cost"] == {"UAH": {"cost": 3.1, "bill_amount": 3.1}}
+
+
+@pytest.mark.compat("sensor_deferrable")
+def test_3000_look_ups_at_100_ms_latency_hold_the_pace(sandbox):
+    """One look-up at a time would need 3,000 x 0.1 s = 300 s; at 300/s, about 10 s."""
+    sandbox.set_faults(status_latency_ms=100)
+    started = time.monotonic()
+    dag_run, _ = run(dags.track_campaign)
+    elapsed = time.monotonic() - started
+    assert dag_run.state == DagRunState.SUCCESS
+    report = xcom(dag_run, "wait")
+    assert report["total"] == 3_000 and report["by_status"]["undeliverable"] == 300
+    assert elapsed < 60, f"{elapsed:.0f} s"
+
+
+@pytest.mark.compat("sensor_poke")
+def test_a_rate_limited_look_up_is_slowed_down_not_skipped(sandbox):
+    sandbox.set_faults(status_rate_limit=5)
+    dag_run, _ = run(dags.track_rate_limited)
+    assert dag_run.state == DagRunState.SUCCESS
+    report = xcom(dag_run, "wait")
+    assert report["total"] == 10 and report["by_status"] == {"delivered": 9, "undeliverable": 1}
+    assert sandbox.stats()["status_rate_limited"] > 0
 
 
 def test_all_delivered_fails_on_an_undeliverable_message(sandbox):
