@@ -82,6 +82,7 @@ class StatusPoller:
                 pause = self._paused_until - time.monotonic()
                 if pause > 0:
                     await asyncio.sleep(pause)
+                    continue  # the queue may be empty by now
                 message_id = queue.popleft()
                 try:
                     answers[message_id] = await self.source.get_message_status(message_id)

@@ -144,3 +144,15 @@ def test_run_against_the_sandbox_reaches_final_statuses(sandbox):
         "order-2": ("delivered", "viber"),
         "order-10": ("undeliverable", None),
     }
+
+
+def test_a_429_pauses_every_look_up_and_the_message_is_asked_again(service, logs):
+    answers, seen = service
+    for n in range(6):
+        answers[f"m{n}"] = [delivered()]
+    answers["m2"] = [httpx.Response(429, headers={"Retry-After": "0.3"}), delivered()]
+    started = time.monotonic()
+    (event,) = run_trigger(trigger(*(f"m{n}" for n in range(6))))
+    assert event["status"] == "success"
+    assert seen.count("m2") == 2 and time.monotonic() - started >= 0.3
+    assert "pausing them all for 0.3 s" in logs()
