@@ -35,8 +35,8 @@ class CascadeDeliverySensor(BaseSensorOperator):
     ``GET /bat/message/{message_id}``; not confirmed for Cascade ids). Only messages not yet
     final are polled again, with bounded concurrency so the pace (default 40 look-ups/s,
     under the published 50/s data limit) holds whatever the latency; a ``429`` pauses
-    every look-up and the message is asked again. The report sums ``cost`` and
-    ``billAmount`` per bill currency.
+    every look-up and the message is asked again. The report sums each message's cost
+    and billed amount per bill currency.
 
     Give one input:
 
