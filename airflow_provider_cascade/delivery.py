@@ -107,22 +107,43 @@ class DeliveryTracker:
 
     # --- the report -----------------------------------------------------------------------
 
-    def check(self, success_when: SuccessWhen, fail_on_undeliverable: bool) -> None:
-        """Raise :class:`CascadeDeliveryError` if the final statuses are not a success."""
+    def check(
+        self,
+        success_when: SuccessWhen,
+        fail_on_undeliverable: bool,
+        estimate: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Raise :class:`CascadeDeliveryError` if the final statuses are not a success.
+
+        :param estimate: the report's estimate when only a sample was polled: then the
+            campaign fails when the 95% interval's low bound of failed messages is above 0.
+        """
         failed = [
             (message_id, found.status)
             for message_id, found in self.statuses.items()
             if found.status in FAILED_STATUSES
         ]
-        if failed and (fail_on_undeliverable or success_when == "all_delivered"):
-            shown = ", ".join(
-                f"{self.tracking_ids[mid] or mid} ({status})" for mid, status in failed[:10]
-            )
-            more = f" and {len(failed) - 10} more" if len(failed) > 10 else ""
+        if not failed or not (fail_on_undeliverable or success_when == "all_delivered"):
+            return
+        shown = ", ".join(
+            f"{self.tracking_ids[mid] or mid} ({status})" for mid, status in failed[:10]
+        )
+        more = f" and {len(failed) - 10} more" if len(failed) > 10 else ""
+        if estimate is not None:
+            from airflow_provider_cascade.sampling import wilson
+
+            low, high = wilson(len(failed), int(estimate["sample_size"]))
+            if low <= 0:
+                return
             raise CascadeDeliveryError(
-                f"{len(failed)} of {len(self.tracking_ids)} message(s) were not delivered: "
-                f"{shown}{more}"
+                f"{len(failed)} of {estimate['sample_size']} sampled message(s) were not "
+                f"delivered ({shown}{more}): between {low:.1%} and {high:.1%} of all "
+                f"{estimate['population']} (95%)"
             )
+        raise CascadeDeliveryError(
+            f"{len(failed)} of {len(self.tracking_ids)} message(s) were not delivered: "
+            f"{shown}{more}"
+        )
 
     def report(self, inline_limit: int, results_path: str | None) -> dict[str, Any]:
         """Counts per status and per delivering channel, ``cost`` and ``bill_amount``

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ from airflow_provider_cascade.constants import (
 from airflow_provider_cascade.delivery import DeliveryTracker, SuccessWhen
 from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError
 from airflow_provider_cascade.results import CascadeSendResult
+from airflow_provider_cascade.sampling import estimate, reservoir
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -53,6 +54,13 @@ class CascadeDeliverySensor(BaseSensorOperator):
     :param xcom_inline_limit: past this many messages the per-message report goes to
         ``results_path``.
     :param results_path: an ``ObjectStoragePath`` URI for the JSON Lines report. Templated.
+    :param sample_size: poll a uniform random sample of this many messages instead of all
+        (all when there are fewer), and add ``estimate`` to the report: the whole
+        campaign's share of each status and channel with its 95% Wilson interval. With a
+        sample, ``success_when="all_delivered"`` and ``fail_on_undeliverable`` fail when
+        the interval's low bound for undeliverable messages is above 0 (undeliverable
+        messages are then certain, at 95%, to be more than none).
+    :param sample_seed: the sample's seed (the same seed and messages give the same sample).
     :param deferrable: poll in the triggerer, freeing the worker slot (default: Airflow's
         ``[operators] default_deferrable``). ``poke_interval`` and ``timeout`` apply as usual.
 
@@ -78,6 +86,8 @@ class CascadeDeliverySensor(BaseSensorOperator):
         max_requests_per_second: float = DEFAULT_STATUS_REQUESTS_PER_SECOND,
         xcom_inline_limit: int = DEFAULT_XCOM_INLINE_LIMIT,
         results_path: str | None = None,
+        sample_size: int | None = None,
+        sample_seed: int = 0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
@@ -96,24 +106,50 @@ class CascadeDeliverySensor(BaseSensorOperator):
         self.max_requests_per_second = max_requests_per_second
         self.xcom_inline_limit = xcom_inline_limit
         self.results_path = results_path
+        if sample_size is not None and sample_size < 1:
+            raise ValueError(f"sample_size must be 1 or more, not {sample_size}")
+        self.sample_size = sample_size
+        self.sample_seed = sample_seed
         self.deferrable = deferrable
         self._tracker: DeliveryTracker | None = None
+        self._population: int | None = None
 
     # --- input ----------------------------------------------------------------------------
 
     def _watched(self) -> list[tuple[str, str | None]]:
+        """The messages to poll: all of them, or a uniform sample of ``sample_size`` read in
+        one streaming pass (an offloaded result is never loaded whole)."""
+        pairs = self._all_messages()
+        if self.sample_size is None:
+            watched = list(pairs)
+            self._population = len(watched)
+            return watched
+        watched, self._population = reservoir(pairs, self.sample_size, self.sample_seed)
+        if self._population > len(watched):
+            self.log.info(
+                "Polling a random sample of %d of %d messages (seed %d)",
+                len(watched),
+                self._population,
+                self.sample_seed,
+            )
+        return watched
+
+    def _all_messages(self) -> Iterator[tuple[str, str | None]]:
         if self.send_result is not None:
-            if not isinstance(self.send_result, Mapping | CascadeSendResult):
+            value = self.send_result
+            if isinstance(value, CascadeSendResult):
+                result = value
+            elif isinstance(value, Mapping):
+                result = CascadeSendResult.from_xcom(value)
+            else:
                 raise CascadeError(
-                    f"send_result must be a CascadeSendOperator result, not "
-                    f"{type(self.send_result).__name__}"
+                    f"send_result must be a CascadeSendOperator result, not {type(value).__name__}"
                 )
-            result = CascadeSendResult.load(self.send_result)
-            return [(sent.message_id, sent.tracking_id) for sent in result.iter_messages()]
+            return ((sent.message_id, sent.tracking_id) for sent in result.iter_messages())
         ids = self.message_ids
         if isinstance(ids, str) or not isinstance(ids, Sequence):
             raise CascadeError(f"message_ids must be a list, not {type(ids).__name__}")
-        return [(str(message_id), None) for message_id in ids]
+        return ((str(message_id), None) for message_id in ids)
 
     # --- poke mode ------------------------------------------------------------------------
 
@@ -164,11 +200,15 @@ class CascadeDeliverySensor(BaseSensorOperator):
                 deadline=time.time() + self.timeout,
             ),
             method_name="execute_complete",
+            kwargs={"population": self._population},
             timeout=timedelta(seconds=self.timeout),
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], population: int | None = None
+    ) -> dict[str, Any]:
         """Turn the trigger's event into the report, or the error it carries."""
+        self._population = population
         from airflow_provider_cascade.triggers.cascade import AUTH_REFUSED
 
         status = event.get("status")
@@ -186,8 +226,14 @@ class CascadeDeliverySensor(BaseSensorOperator):
     # --- both -----------------------------------------------------------------------------
 
     def _finish(self, tracker: DeliveryTracker) -> dict[str, Any]:
-        tracker.check(self.success_when, self.fail_on_undeliverable)
         report = tracker.report(self.xcom_inline_limit, self.results_path or None)
+        population = self._population or report["total"]
+        if report["total"] < population:  # a sample: the estimate for the whole campaign
+            report["estimate"] = estimate(
+                report["by_status"], report["by_channel"], report["total"], population
+            )
+            self.log.info("Estimated for all %d messages: %s", population, report["estimate"])
+        tracker.check(self.success_when, self.fail_on_undeliverable, report.get("estimate"))
         self.log.info(
             "All %d message(s) final: %s; delivered by channel: %s",
             report["total"],

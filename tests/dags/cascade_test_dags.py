@@ -271,3 +271,26 @@ mysql_outbox = _db_outbox("mysql")
 # One request at a time: the sandbox's fault script then hits a known batch.
 postgres_outbox_serial = _db_outbox("postgres", "_serial", max_in_flight=1)
 mysql_outbox_serial = _db_outbox("mysql", "_serial", max_in_flight=1)
+
+
+# A 20,000-message campaign, offloaded, whose delivery is estimated from 400 look-ups.
+with DAG("cascade_track_sampled", schedule=None, start_date=START) as track_sampled:
+    sampled_send = CascadeSendOperator(
+        task_id="send",
+        messages=[
+            {"tracking_id": f"sample-{n}", "to_phone": f"+38050{n:07d}", "text": "Hi"}
+            for n in range(20_000)
+        ],
+        from_name="Shop",
+        message_type="promo",
+        results_path="file:///tmp/cascade-test-results/{{ run_id }}/sampled.jsonl",
+    )
+    CascadeDeliverySensor(
+        task_id="wait",
+        send_result=sampled_send.output,
+        sample_size=400,
+        sample_seed=3,
+        poke_interval=0.5,
+        timeout=120,
+        max_requests_per_second=400,
+    )

@@ -53,6 +53,20 @@ def test_3000_look_ups_at_100_ms_latency_hold_the_pace(sandbox):
 
 
 @pytest.mark.compat("sensor_poke")
+@pytest.mark.compat("object_storage")
+def test_a_sample_of_400_estimates_a_20000_message_campaign(sandbox):
+    dag_run, _ = run(dags.track_sampled)
+    assert dag_run.state == DagRunState.SUCCESS
+    report = xcom(dag_run, "wait")
+    assert report["total"] == 400 and sandbox.stats()["status_requests"] < 1_000
+    estimate = report["estimate"]
+    assert (estimate["population"], estimate["sample_size"]) == (20_000, 400)
+    undeliverable = estimate["by_status"]["undeliverable"]
+    # The sandbox's true share: phones ending in 0, a tenth of them.
+    assert undeliverable["low"] < 0.10 < undeliverable["high"]
+
+
+@pytest.mark.compat("sensor_poke")
 def test_a_rate_limited_look_up_is_slowed_down_not_skipped(sandbox):
     sandbox.set_faults(status_rate_limit=5)
     dag_run, _ = run(dags.track_rate_limited)
