@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from airflow_provider_cascade.exceptions import CascadeError
@@ -58,6 +59,25 @@ class DeliveryTracker:
         self.statuses[message_id] = status
         if status.status in FINAL_STATUSES:
             self.pending.discard(message_id)
+
+    def write_back_rows(self, message_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """One row per message for ``mark_delivered_sql``: ``message_id``, ``tracking_id``,
+        ``status``, ``channel``, ``cost``, ``checked_at``."""
+        checked_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        rows = []
+        for message_id in message_ids:
+            found = self.statuses.get(message_id) or UNKNOWN
+            rows.append(
+                {
+                    "message_id": message_id,
+                    "tracking_id": self.tracking_ids.get(message_id),
+                    "status": found.status,
+                    "channel": found.channel,
+                    "cost": found.cost,
+                    "checked_at": checked_at,
+                }
+            )
+        return rows
 
     def waiting(self, limit: int = 20) -> str:
         """The first ``limit`` messages still waiting, by tracking id, and how many more."""

@@ -240,3 +240,21 @@ def _message_fields(names: Sequence[str]) -> list[str]:
     if problems:
         raise CascadeValidationError(problems)
     return fields
+
+
+def write_rows(
+    conn_id: str, sql: str, rows: Sequence[Mapping[str, Any]], chunk_size: int = 1_000
+) -> None:
+    """Run ``sql`` once per row (named parameters) on any common-sql connection, committed
+    per chunk: the delivery side's write-back, as ``mark_sent_sql`` is the send side's."""
+    from airflow.providers.common.compat.sdk import BaseHook
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+    hook = BaseHook.get_connection(conn_id).get_hook()  # type: ignore[no-untyped-call]
+    if not isinstance(hook, DbApiHook):
+        raise CascadeError(f"connection {conn_id!r} is a {type(hook).__name__}, not a SQL one")
+    with closing(hook.get_conn()) as conn:
+        for start in range(0, len(rows), chunk_size):
+            with closing(conn.cursor()) as cursor:
+                cursor.executemany(sql, rows[start : start + chunk_size])
+            conn.commit()

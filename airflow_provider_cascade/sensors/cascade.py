@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import (
     AirflowSensorTimeout,
@@ -61,6 +61,12 @@ class CascadeDeliverySensor(BaseSensorOperator):
         the interval's low bound for undeliverable messages is above 0 (undeliverable
         messages are then certain, at 95%, to be more than none).
     :param sample_seed: the sample's seed (the same seed and messages give the same sample).
+    :param sql_conn_id: with ``mark_delivered_sql``: any common-sql connection.
+    :param mark_delivered_sql: run once per message that became final, after each polling
+        round (deferrable: once, when the trigger is done), with named parameters
+        ``message_id``, ``tracking_id``, ``status``, ``channel``, ``cost``, ``checked_at``
+        (``%(status)s`` or ``:status`` per your driver), committed per 1,000 rows, as
+        ``mark_sent_sql`` on the send side. Templated.
     :param deferrable: poll in the triggerer, freeing the worker slot (default: Airflow's
         ``[operators] default_deferrable``). ``poke_interval`` and ``timeout`` apply as usual.
 
@@ -73,7 +79,13 @@ class CascadeDeliverySensor(BaseSensorOperator):
     :raises CascadeAuthError: the credentials were refused.
     """
 
-    template_fields: Sequence[str] = ("send_result", "message_ids", "results_path")
+    template_fields: Sequence[str] = (
+        "send_result",
+        "message_ids",
+        "results_path",
+        "mark_delivered_sql",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {"mark_delivered_sql": "sql"}
 
     def __init__(
         self,
@@ -88,6 +100,8 @@ class CascadeDeliverySensor(BaseSensorOperator):
         results_path: str | None = None,
         sample_size: int | None = None,
         sample_seed: int = 0,
+        sql_conn_id: str | None = None,
+        mark_delivered_sql: str | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
@@ -108,6 +122,10 @@ class CascadeDeliverySensor(BaseSensorOperator):
         self.results_path = results_path
         if sample_size is not None and sample_size < 1:
             raise ValueError(f"sample_size must be 1 or more, not {sample_size}")
+        if bool(sql_conn_id) != bool(mark_delivered_sql):
+            raise ValueError("mark_delivered_sql= and sql_conn_id= go together: give both")
+        self.sql_conn_id = sql_conn_id
+        self.mark_delivered_sql = mark_delivered_sql
         self.sample_size = sample_size
         self.sample_seed = sample_seed
         self.deferrable = deferrable
@@ -157,7 +175,9 @@ class CascadeDeliverySensor(BaseSensorOperator):
         if self._tracker is None:
             self._tracker = DeliveryTracker(self._watched())
         tracker = self._tracker
+        waiting = set(tracker.pending)
         failed = asyncio.run(self._poll_round(tracker))
+        self._write_back(tracker, waiting - tracker.pending)
         self.log.info("Delivery: %s; %d look-up(s) failed", tracker.summary(), failed)
         if not tracker.done:
             self.log.info("Still waiting: %s", tracker.waiting())
@@ -208,9 +228,12 @@ class CascadeDeliverySensor(BaseSensorOperator):
         self, context: Context, event: dict[str, Any], population: int | None = None
     ) -> dict[str, Any]:
         """Turn the trigger's event into the report, or the error it carries."""
-        self._population = population
         from airflow_provider_cascade.triggers.cascade import AUTH_REFUSED
 
+        self._population = population
+        tracker = DeliveryTracker.from_json(event["tracker"]) if event.get("tracker") else None
+        if tracker is not None:  # a deferred wait's final statuses, timed out or not
+            self._write_back(tracker, set(tracker.tracking_ids) - tracker.pending)
         status = event.get("status")
         if status == "error":
             message = event.get("message", "delivery polling failed")
@@ -219,11 +242,22 @@ class CascadeDeliverySensor(BaseSensorOperator):
             raise CascadeError(message)
         if status == "timeout":
             raise AirflowSensorTimeout(event.get("message", "delivery not final in time"))
-        if status != "success":
+        if status != "success" or tracker is None:
             raise CascadeError(f"unexpected trigger event: {status!r}")
-        return self._finish(DeliveryTracker.from_json(event["tracker"]))
+        return self._finish(tracker)
 
     # --- both -----------------------------------------------------------------------------
+
+    def _write_back(self, tracker: DeliveryTracker, became_final: set[str]) -> None:
+        if not self.mark_delivered_sql or not became_final:
+            return
+        from airflow_provider_cascade.sources import write_rows
+
+        assert self.sql_conn_id is not None
+        write_rows(
+            self.sql_conn_id, self.mark_delivered_sql, tracker.write_back_rows(sorted(became_final))
+        )
+        self.log.info("Wrote back %d final status(es)", len(became_final))
 
     def _finish(self, tracker: DeliveryTracker) -> dict[str, Any]:
         report = tracker.report(self.xcom_inline_limit, self.results_path or None)

@@ -294,3 +294,59 @@ with DAG("cascade_track_sampled", schedule=None, start_date=START) as track_samp
         timeout=120,
         max_requests_per_second=400,
     )
+
+
+# Delivery written back to the outbox, poke and deferrable, on any common-sql connection.
+MARK_DELIVERED = (
+    "UPDATE outbox SET delivery_status = :status, delivered_by = :channel"
+    " WHERE message_id = :message_id"
+)
+
+
+def _outbox_tracked(
+    dag_id: str, conn_id: str, table: str, marks: tuple[str, str], **sensor_kwargs: Any
+) -> DAG:
+    mark_sent_sql, mark_delivered_sql = marks
+    with DAG(dag_id, schedule=None, start_date=START) as dag:
+        send = CascadeSendOperator(
+            task_id="send",
+            sql=f"SELECT id, to_phone, text FROM {table} WHERE message_id IS NULL ORDER BY id",
+            sql_conn_id=conn_id,
+            mark_sent_sql=mark_sent_sql,
+            from_name="Shop",
+            message_type="transaction",
+        )
+        CascadeDeliverySensor(
+            task_id="wait",
+            send_result=send.output,
+            sql_conn_id=conn_id,
+            mark_delivered_sql=mark_delivered_sql,
+            poke_interval=0.3,
+            timeout=60,
+            **sensor_kwargs,
+        )
+    return dag
+
+
+SQLITE_MARKS = (MARK_SENT, MARK_DELIVERED)
+outbox_tracked = _outbox_tracked(
+    "cascade_outbox_tracked", "cascade_test_sqlite", "outbox", SQLITE_MARKS
+)
+outbox_tracked_deferred = _outbox_tracked(
+    "cascade_outbox_tracked_deferred",
+    "cascade_test_sqlite",
+    "outbox",
+    SQLITE_MARKS,
+    deferrable=True,
+)
+DB_MARKS = (
+    DB_MARK_SENT,
+    "UPDATE cascade_outbox SET delivery_status = %(status)s, delivered_by = %(channel)s"
+    " WHERE message_id = %(message_id)s",
+)
+postgres_tracked = _outbox_tracked(
+    "cascade_postgres_tracked", "cascade_test_postgres", "cascade_outbox", DB_MARKS
+)
+mysql_tracked = _outbox_tracked(
+    "cascade_mysql_tracked", "cascade_test_mysql", "cascade_outbox", DB_MARKS
+)

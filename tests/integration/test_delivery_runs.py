@@ -9,6 +9,7 @@ from airflow.utils.state import DagRunState, TaskInstanceState
 
 from tests.airflow_runs import run, xcom
 from tests.dags import cascade_test_dags as dags
+from tests.integration.test_operator_runs import outbox  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
 
@@ -105,3 +106,26 @@ def test_notifier_pages_every_phone_when_a_task_fails(sandbox, logs):
         i.startswith("cascade_failure_alert.load_orders.manual__") and ".try1." in i for i in ids
     )
     assert "+380501112233" not in logs()
+
+
+@pytest.mark.compat("sql")
+@pytest.mark.parametrize(
+    "dag",
+    [
+        pytest.param(dags.outbox_tracked, marks=pytest.mark.compat("sensor_poke"), id="poke"),
+        pytest.param(
+            dags.outbox_tracked_deferred,
+            marks=pytest.mark.compat("sensor_deferrable"),
+            id="deferrable",
+        ),
+    ],
+)
+def test_mark_delivered_sql_writes_each_status_back(sandbox, outbox, dag):  # noqa: F811
+    db = outbox(25)
+    dag_run, _ = run(dag)
+    assert dag_run.state == DagRunState.SUCCESS
+    rows = db.execute("SELECT id, delivery_status, delivered_by FROM outbox ORDER BY id").fetchall()
+    assert [status for _, status, _ in rows] == [
+        "undeliverable" if row_id % 10 == 0 else "delivered" for row_id, _, _ in rows
+    ]
+    assert all((channel is None) == (row_id % 10 == 0) for row_id, _, channel in rows)

@@ -28,7 +28,9 @@ CREATE TABLE outbox (
     message_type TEXT,
     survey_options TEXT,
     message_id TEXT,
-    sent_at TEXT
+    sent_at TEXT,
+    delivery_status TEXT,
+    delivered_by TEXT
 )
 """
 

@@ -43,11 +43,12 @@ DDL = {
     "postgres": """CREATE TABLE cascade_outbox (
         id BIGINT PRIMARY KEY, to_phone TEXT NOT NULL, text TEXT, ttl NUMERIC,
         scheduled_sent TIMESTAMPTZ, survey_options JSONB, message_type TEXT,
-        message_id TEXT, sent_at TEXT)""",
+        message_id TEXT, sent_at TEXT, delivery_status TEXT, delivered_by TEXT)""",
     "mysql": """CREATE TABLE cascade_outbox (
         id BIGINT PRIMARY KEY, to_phone VARCHAR(32) NOT NULL, text TEXT, ttl DECIMAL(12, 0),
         scheduled_sent DATETIME, survey_options JSON, message_type VARCHAR(32),
-        message_id VARCHAR(64), sent_at VARCHAR(32))""",
+        message_id VARCHAR(64), sent_at VARCHAR(32), delivery_status VARCHAR(32),
+        delivered_by VARCHAR(32))""",
 }
 
 
@@ -182,3 +183,19 @@ def test_driver_types_are_mapped_or_named(database, sandbox):
         ):
             operator.execute({"ti": TI()})
         assert sandbox.stats()["requests"] == 0
+
+
+@pytest.mark.compat("sensor_poke")
+def test_delivery_is_written_back_to_every_row(database, sandbox):
+    fill(database, 30)
+    dag = dags.postgres_tracked if database == "postgres" else dags.mysql_tracked
+    dag_run, _ = run(dag)
+    assert dag_run.state == DagRunState.SUCCESS
+    rows = _hook(database).get_records(
+        "SELECT id, delivery_status, delivered_by FROM cascade_outbox ORDER BY id"
+    )
+    # Phones +38067<id>: the last digit decides (0 undeliverable, else a channel).
+    assert [(status, channel is None) for _, status, channel in rows] == [
+        ("undeliverable", True) if row_id % 10 == 0 else ("delivered", False)
+        for row_id, _, _ in rows
+    ]
