@@ -60,6 +60,19 @@ class DeliveryTracker:
         if status.status in FINAL_STATUSES:
             self.pending.discard(message_id)
 
+    def restore(self, finals: Iterable[tuple[str, DeliveryStatus]]) -> int:
+        """Take final statuses recorded earlier (a checkpoint); returns how many applied."""
+        applied = 0
+        for message_id, found in finals:
+            if message_id in self.tracking_ids:
+                self._set(message_id, found)
+                applied += 1
+        return applied
+
+    def finals_of(self, message_ids: Iterable[str]) -> list[tuple[str, DeliveryStatus]]:
+        """The final statuses of ``message_ids``, for a checkpoint."""
+        return [(m, self.statuses[m]) for m in message_ids if m in self.statuses]
+
     def write_back_rows(self, message_ids: Iterable[str]) -> list[dict[str, Any]]:
         """One row per message for ``mark_delivered_sql``: ``message_id``, ``tracking_id``,
         ``status``, ``channel``, ``cost``, ``checked_at``."""

@@ -15,6 +15,7 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_cascade.checkpoints import DeliveryWorkspace
 from airflow_provider_cascade.constants import (
     DEFAULT_CONN_ID,
     DEFAULT_STATUS_REQUESTS_PER_SECOND,
@@ -54,6 +55,11 @@ class CascadeDeliverySensor(BaseSensorOperator):
     :param xcom_inline_limit: past this many messages the per-message report goes to
         ``results_path``.
     :param results_path: an ``ObjectStoragePath`` URI for the JSON Lines report. Templated.
+        With it (or with a send result offloaded to its own ``results_path``), the wait
+        keeps its working set and a checkpoint of every round's final statuses under
+        ``<results_path>.delivery/``: the trigger's kwargs and events stay small whatever
+        the number of messages, and a triggerer restart, a reschedule poke or a retry
+        never polls a final message again.
     :param sample_size: poll a uniform random sample of this many messages instead of all
         (all when there are fewer), and add ``estimate`` to the report: the whole
         campaign's share of each status and channel with its 95% Wilson interval. With a
@@ -172,12 +178,20 @@ class CascadeDeliverySensor(BaseSensorOperator):
     # --- poke mode ------------------------------------------------------------------------
 
     def poke(self, context: Context) -> PokeReturnValue:
+        workspace = self._workspace()
         if self._tracker is None:
             self._tracker = DeliveryTracker(self._watched())
+            if workspace is not None and (
+                restored := self._tracker.restore(workspace.read_finals())
+            ):
+                self.log.info("Resuming: %d message(s) already final, not polled again", restored)
         tracker = self._tracker
         waiting = set(tracker.pending)
         failed = asyncio.run(self._poll_round(tracker))
-        self._write_back(tracker, waiting - tracker.pending)
+        became_final = waiting - tracker.pending
+        if workspace is not None:  # a reschedule poke or a retry starts from here
+            workspace.append_final(tracker.finals_of(became_final))
+        self._write_back(tracker, became_final)
         self.log.info("Delivery: %s; %d look-up(s) failed", tracker.summary(), failed)
         if not tracker.done:
             self.log.info("Still waiting: %s", tracker.waiting())
@@ -209,15 +223,29 @@ class CascadeDeliverySensor(BaseSensorOperator):
         watched = self._watched()
         if not watched:
             return self._finish(DeliveryTracker([]))
+        from airflow_provider_cascade.checkpoints import INLINE_WATCH_BYTES, fits_inline
         from airflow_provider_cascade.triggers.cascade import CascadeDeliveryTrigger
 
+        workspace = self._workspace()
+        messages = [[message_id, tracking_id] for message_id, tracking_id in watched]
+        if not fits_inline(messages):
+            if workspace is None:
+                raise CascadeError(
+                    f"{len(messages)} messages are too many for the trigger's kwargs (at most "
+                    f"{INLINE_WATCH_BYTES:,} bytes of JSON): set results_path (or send with "
+                    "results_path) so the working set is kept there, or poll a sample "
+                    "(sample_size=)"
+                )
+            workspace.write_watched(messages)  # the trigger's kwargs hold the path only
+            messages = []
         self.defer(
             trigger=CascadeDeliveryTrigger(
                 cascade_conn_id=self.cascade_conn_id,
-                messages=[[message_id, tracking_id] for message_id, tracking_id in watched],
+                messages=messages,
                 poll_interval=self.poke_interval,
                 max_requests_per_second=self.max_requests_per_second,
                 deadline=time.time() + self.timeout,
+                workspace=workspace.base if workspace is not None else None,
             ),
             method_name="execute_complete",
             kwargs={"population": self._population},
@@ -231,7 +259,13 @@ class CascadeDeliverySensor(BaseSensorOperator):
         from airflow_provider_cascade.triggers.cascade import AUTH_REFUSED
 
         self._population = population
-        tracker = DeliveryTracker.from_json(event["tracker"]) if event.get("tracker") else None
+        tracker = None
+        if event.get("workspace"):  # many messages: their statuses are in the workspace
+            workspace = DeliveryWorkspace(event["workspace"])
+            tracker = DeliveryTracker(self._watched_again(workspace))
+            tracker.restore(workspace.read_finals())
+        elif event.get("tracker"):
+            tracker = DeliveryTracker.from_json(event["tracker"])
         if tracker is not None:  # a deferred wait's final statuses, timed out or not
             self._write_back(tracker, set(tracker.tracking_ids) - tracker.pending)
         status = event.get("status")
@@ -247,6 +281,21 @@ class CascadeDeliverySensor(BaseSensorOperator):
         return self._finish(tracker)
 
     # --- both -----------------------------------------------------------------------------
+
+    def _workspace(self) -> DeliveryWorkspace | None:
+        """Where the working set and the checkpoints go: ``results_path``, else the send's
+        offloaded ``results_path``; None for a small wait with neither."""
+        base = self.results_path
+        if not base and isinstance(self.send_result, Mapping):
+            base = self.send_result.get("results_path")
+        if not base and isinstance(self.send_result, CascadeSendResult):
+            base = self.send_result.results_path
+        return DeliveryWorkspace(base) if base else None
+
+    def _watched_again(self, workspace: DeliveryWorkspace) -> list[tuple[str, str | None]]:
+        if workspace.has_watched():
+            return workspace.read_watched()
+        return self._watched()
 
     def _write_back(self, tracker: DeliveryTracker, became_final: set[str]) -> None:
         if not self.mark_delivered_sql or not became_final:

@@ -9,6 +9,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent  # one path on 2.x and 3.x
 
+from airflow_provider_cascade.checkpoints import INLINE_WATCH_BYTES, DeliveryWorkspace, fits_inline
 from airflow_provider_cascade.constants import DEFAULT_STATUS_REQUESTS_PER_SECOND
 from airflow_provider_cascade.delivery import DeliveryTracker
 
@@ -31,7 +32,13 @@ class CascadeDeliveryTrigger(BaseTrigger):
     report (``kind`` is ``auth_refused`` for a ``401``, else ``error``).
 
     :param cascade_conn_id: the ``cascade`` connection.
-    :param messages: ``[message_id, tracking_id]`` pairs (JSON values only).
+    :param messages: ``[message_id, tracking_id]`` pairs (JSON values only), at most
+        :data:`~airflow_provider_cascade.checkpoints.INLINE_WATCH_BYTES` of JSON; empty
+        when they are in ``workspace``.
+    :param workspace: a :class:`~airflow_provider_cascade.checkpoints.DeliveryWorkspace`
+        base (an ``ObjectStoragePath`` URI): the watched messages when ``messages`` is
+        empty, and each round's final statuses, read back on a restart so no final message
+        is polled again. Events then carry the path, not the statuses.
     :param poll_interval: seconds between rounds over the messages not yet final.
     :param max_requests_per_second: pacing of status look-ups.
     :param deadline: a UNIX time after which the trigger reports ``timeout``.
@@ -44,10 +51,17 @@ class CascadeDeliveryTrigger(BaseTrigger):
         poll_interval: float = 30.0,
         max_requests_per_second: float = DEFAULT_STATUS_REQUESTS_PER_SECOND,
         deadline: float | None = None,
+        workspace: str | None = None,
     ) -> None:
         super().__init__()
+        if not fits_inline(messages):
+            raise ValueError(
+                f"{len(messages)} messages are too many for a trigger's kwargs "
+                f"(at most {INLINE_WATCH_BYTES:,} bytes of JSON): put them in a workspace"
+            )
         self.cascade_conn_id = cascade_conn_id
         self.messages = messages
+        self.workspace = workspace
         self.poll_interval = poll_interval
         self.max_requests_per_second = max_requests_per_second
         self.deadline = deadline
@@ -61,6 +75,7 @@ class CascadeDeliveryTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "max_requests_per_second": self.max_requests_per_second,
                 "deadline": self.deadline,
+                "workspace": self.workspace,
             },
         )
 
@@ -69,20 +84,24 @@ class CascadeDeliveryTrigger(BaseTrigger):
         from airflow_provider_cascade.hooks.cascade import CascadeAsyncHook
         from airflow_provider_cascade.polling import StatusPoller
 
-        tracker = DeliveryTracker((pair[0] or "", pair[1]) for pair in self.messages)
         hook = CascadeAsyncHook(
             self.cascade_conn_id, max_requests_per_second=self.max_requests_per_second
         )
         poller = StatusPoller(hook, self.max_requests_per_second, self.log)
         try:
+            tracker, workspace = await self._load()
             async with hook:
                 while True:
-                    answers, failed = await poller.poll(sorted(tracker.pending))
+                    waiting = set(tracker.pending)
+                    answers, failed = await poller.poll(sorted(waiting))
                     for message_id, payload in answers.items():
                         if payload is not None:  # unknown yet: asked again next round
                             tracker.record(message_id, payload)
+                    if workspace is not None:  # checkpoint: never polled again
+                        finals = tracker.finals_of(waiting - tracker.pending)
+                        await asyncio.to_thread(workspace.append_final, finals)
                     if tracker.done:
-                        yield TriggerEvent({"status": "success", "tracker": tracker.to_json()})
+                        yield TriggerEvent({"status": "success", **self._carried(tracker)})
                         return
                     if self.deadline is not None and time.time() >= self.deadline:
                         yield TriggerEvent(
@@ -90,7 +109,7 @@ class CascadeDeliveryTrigger(BaseTrigger):
                                 "status": "timeout",
                                 "message": f"delivery not final in time: {tracker.summary()}; "
                                 f"still waiting: {tracker.waiting()}",
-                                "tracker": tracker.to_json(),
+                                **self._carried(tracker),
                             }
                         )
                         return
@@ -98,5 +117,26 @@ class CascadeDeliveryTrigger(BaseTrigger):
                     await asyncio.sleep(self.poll_interval)
         except CascadeAuthError as error:
             yield TriggerEvent({"status": "error", "kind": AUTH_REFUSED, "message": str(error)})
-        except CascadeError as error:  # e.g. the connection has no credential
+        except (CascadeError, OSError) as error:  # no credential; the workspace unreadable
             yield TriggerEvent({"status": "error", "kind": "error", "message": str(error)})
+
+    async def _load(self) -> tuple[DeliveryTracker, DeliveryWorkspace | None]:
+        """The watched messages, and the final statuses an earlier run recorded."""
+        pairs = [(pair[0] or "", pair[1]) for pair in self.messages]
+        if not self.workspace:
+            return DeliveryTracker(pairs), None
+        workspace = DeliveryWorkspace(self.workspace)
+        if not pairs:
+            pairs = await asyncio.to_thread(workspace.read_watched)
+        tracker = DeliveryTracker(pairs)
+        finals = await asyncio.to_thread(lambda: list(workspace.read_finals()))
+        if restored := tracker.restore(finals):
+            self.log.info("Resuming: %d message(s) already final, not polled again", restored)
+        return tracker, workspace
+
+    def _carried(self, tracker: DeliveryTracker) -> dict[str, Any]:
+        """What an event carries of the statuses: the workspace's path when there is one
+        (bounded, whatever the number), else the statuses themselves (few, inline)."""
+        if self.workspace:
+            return {"workspace": self.workspace}
+        return {"tracker": tracker.to_json()}

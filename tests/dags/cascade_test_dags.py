@@ -157,9 +157,22 @@ track_rate_limited = _send_and_track(
     "cascade_track_rate_limited", mode="poke", max_requests_per_second=50
 )
 track_deferred = _send_and_track("cascade_track_deferred", deferrable=True)
+# More messages than a trigger's kwargs may hold: the working set goes to results_path.
+track_many_deferred = _send_and_track(
+    "cascade_track_many_deferred",
+    count=2_000,
+    deferrable=True,
+    max_requests_per_second=400,
+    results_path="file:///tmp/cascade-test-results/{{ run_id }}/delivery.jsonl",
+    xcom_inline_limit=100_000,
+)
 # A campaign's worth of look-ups against a slow status endpoint: concurrency holds the pace.
 track_campaign = _send_and_track(
-    "cascade_track_campaign", count=3_000, deferrable=True, max_requests_per_second=300
+    "cascade_track_campaign",
+    count=3_000,
+    deferrable=True,
+    max_requests_per_second=300,
+    results_path="file:///tmp/cascade-test-results/{{ run_id }}/campaign.jsonl",
 )
 track_all_delivered = _send_and_track("cascade_track_all_delivered", success_when="all_delivered")
 

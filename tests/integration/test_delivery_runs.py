@@ -53,6 +53,17 @@ def test_3000_look_ups_at_100_ms_latency_hold_the_pace(sandbox):
     assert elapsed < 60, f"{elapsed:.0f} s"
 
 
+@pytest.mark.compat("sensor_deferrable")
+@pytest.mark.compat("object_storage")
+def test_2000_messages_wait_deferred_through_a_workspace(sandbox):
+    dag_run, _ = run(dags.track_many_deferred)
+    assert dag_run.state == DagRunState.SUCCESS
+    report = xcom(dag_run, "wait")
+    assert report["total"] == 2_000 and report["by_status"]["undeliverable"] == 200
+    # Each message is looked up until final, and never again once it is.
+    assert sandbox.stats()["status_requests"] < 2 * 2_000
+
+
 @pytest.mark.compat("sensor_poke")
 @pytest.mark.compat("object_storage")
 def test_a_sample_of_400_estimates_a_20000_message_campaign(sandbox):

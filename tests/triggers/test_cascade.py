@@ -8,6 +8,7 @@ import time
 import httpx
 import pytest
 
+from airflow_provider_cascade.checkpoints import DeliveryWorkspace
 from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError
 from airflow_provider_cascade.hooks.cascade import CascadeHook
 from airflow_provider_cascade.sensors.cascade import CascadeDeliverySensor
@@ -156,3 +157,35 @@ def test_a_429_pauses_every_look_up_and_the_message_is_asked_again(service, logs
     assert event["status"] == "success"
     assert seen.count("m2") == 2 and time.monotonic() - started >= 0.3
     assert "pausing them all for 0.3 s" in logs()
+
+
+def test_a_recreated_trigger_never_polls_a_final_message_again(service, tmp_path):
+    answers, seen = service
+    answers["m1"] = [delivered()]
+    answers["m2"] = [httpx.Response(200, json={"deliverystatus": "processing"}), delivered()]
+    workspace = f"file://{tmp_path}/run/result.jsonl"
+    first = CascadeDeliveryTrigger(
+        cascade_conn_id="cascade_default",
+        messages=[["m1", "a"], ["m2", "b"]],
+        poll_interval=0.01,
+        max_requests_per_second=1000,
+        deadline=time.time(),  # one round, then the trigger is gone (a triggerer restart)
+        workspace=workspace,
+    )
+    (event,) = run_trigger(first)
+    assert event == {"status": "timeout", "message": event["message"], "workspace": workspace}
+    _, kwargs = first.serialize()
+    again = CascadeDeliveryTrigger(**{**kwargs, "deadline": None})
+    (event,) = run_trigger(again)
+    assert event == {"status": "success", "workspace": workspace}
+    assert seen.count("m1") == 1 and seen.count("m2") == 2
+
+
+def test_kwargs_and_events_stay_small_whatever_the_number_of_messages(tmp_path):
+    with pytest.raises(ValueError, match="too many for a trigger's kwargs"):
+        trigger(*(f"{n:036d}" for n in range(1_000)))
+    workspace = DeliveryWorkspace(f"file://{tmp_path}/big.jsonl")
+    workspace.write_watched([f"{n:036d}", f"t-{n:0200d}"] for n in range(100_000))
+    big = CascadeDeliveryTrigger("cascade_default", messages=[], workspace=workspace.base)
+    assert len(json.dumps(big.serialize()[1])) < 1_000
+    assert len(workspace.read_watched()) == 100_000
