@@ -26,7 +26,7 @@ from airflow_provider_cascade.exceptions import (
 )
 from airflow_provider_cascade.ledger import IN_DOUBT, NOT_SENT, SendLedger
 from airflow_provider_cascade.messages import CascadeMessage, Route, SentMessage, check_messages
-from airflow_provider_cascade.results import CascadeSendResult, ResultSpool
+from airflow_provider_cascade.results import CascadeSendResult, ResultSpool, ScheduledMessage
 from airflow_provider_cascade.settings import CampaignSettings, OnInvalid, OnUncertain
 from airflow_provider_cascade.sources import ListSource, RawBatch, Source
 
@@ -74,7 +74,9 @@ class Campaign:
         self.log = log
         self.write_back = write_back
         self.result = CascadeSendResult(route=settings.route.value, dry_run=settings.dry_run)
-        self._spool: ResultSpool[SentMessage] = ResultSpool(_sent_json, settings.xcom_inline_limit)
+        self._spool: ResultSpool[SentMessage | ScheduledMessage] = ResultSpool(
+            _sent_json, settings.xcom_inline_limit
+        )
         self._seen: set[int] = set()
         self._progress = _Progress(log, None, settings.progress_interval)
         self._planned = 0  # messages handed to send(), finished or in flight
@@ -85,7 +87,7 @@ class Campaign:
     @property
     def accepted(self) -> list[SentMessage]:
         """What the service accepted so far, in send order (while it is held in memory)."""
-        return list(self._spool.held or ())
+        return [SentMessage(s.message_id, s.tracking_id) for s in self._spool.held or ()]
 
     def check(self, raw: RawBatch, source_keys: list[Any] | None = None) -> list[CascadeMessage]:
         """Validate a batch; invalid messages fail the send or are recorded as rejected."""
@@ -143,13 +145,14 @@ class Campaign:
         for message, key in zip(messages, keys, strict=True):
             message_id = ledger.accepted_id(message.tracking_id)
             if message_id is not None:
-                pending.held.append(SentMessage(message_id, message.tracking_id))
+                pending.held.append(_sent(message_id, message))
                 pending.held_keys.append(key)
             elif self._at_most_once and ledger.was_uncertain(message.tracking_id):
                 held_back.append(message.tracking_id)
             else:
                 pending.batch.append(message)
                 pending.batch_keys.append(key)
+                pending.scheduled = pending.scheduled or message.scheduled_sent is not None
         if pending.held:
             self.log.info(
                 "%d message(s) were accepted by an earlier try: not sent again",
@@ -212,7 +215,10 @@ class Campaign:
     def _complete(self, pending: _Pending) -> None:
         """Record one batch's outcome: ledger, result, write-back, progress."""
         sent = self._outcome(pending)
-        held = pending.held + sent
+        accepted: list[SentMessage | ScheduledMessage] = list(sent)
+        if sent and pending.scheduled:  # the result says when each scheduled one is due
+            accepted = [_sent(s.message_id, m) for s, m in zip(sent, pending.batch, strict=True)]
+        held = pending.held + accepted
         self._spool.extend(held)
         if held and self.write_back is not None:
             keys = pending.held_keys + pending.batch_keys[: len(sent)]
@@ -334,12 +340,19 @@ class Campaign:
 class _Pending:
     """A batch handed to send(): what earlier tries settled, and its request if any."""
 
-    held: list[SentMessage] = field(default_factory=list)
+    held: list[SentMessage | ScheduledMessage] = field(default_factory=list)
     held_keys: list[Any] = field(default_factory=list)
     batch: list[CascadeMessage] = field(default_factory=list)
     batch_keys: list[Any] = field(default_factory=list)
+    scheduled: bool = False  # a message of the batch has scheduled_sent
     number: int | None = None
     future: Future[tuple[list[SentMessage], int]] | None = None
+
+
+def _sent(message_id: str, message: CascadeMessage) -> SentMessage | ScheduledMessage:
+    if message.scheduled_sent is None:
+        return SentMessage(message_id, message.tracking_id)
+    return ScheduledMessage(message_id, message.tracking_id, message.scheduled_sent)
 
 
 def _answered(pending: _Pending) -> bool:
@@ -374,12 +387,15 @@ class _SparedCollector:
 _spare_the_collector = _SparedCollector
 
 
-def _sent_json(sent: SentMessage) -> dict[str, str | None]:
-    # A dry run has no message id.
-    return {"message_id": sent.message_id or None, "tracking_id": sent.tracking_id}
+def _sent_json(sent: SentMessage | ScheduledMessage) -> dict[str, str | None]:
+    entry: dict[str, str | None] = dict(sent.to_json())
+    entry["message_id"] = sent.message_id or None  # a dry run has no message id
+    return entry
 
 
-def _write_back_rows(sent: Sequence[SentMessage], keys: Sequence[Any]) -> list[dict[str, Any]]:
+def _write_back_rows(
+    sent: Sequence[SentMessage | ScheduledMessage], keys: Sequence[Any]
+) -> list[dict[str, Any]]:
     sent_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return [
         {

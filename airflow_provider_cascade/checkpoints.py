@@ -45,8 +45,9 @@ class DeliveryWorkspace:
     def has_watched(self) -> bool:
         return bool((self.folder / "watched.jsonl").exists())
 
-    def read_watched(self) -> list[tuple[str, str | None]]:
-        return [(row[0], row[1]) for row in self._lines("watched.jsonl")]
+    def read_watched(self) -> list[tuple[str | None, ...]]:
+        """``(message_id, tracking_id[, scheduled_sent])`` as written."""
+        return [tuple(row) for row in self._lines("watched.jsonl")]
 
     def append_final(self, finals: Sequence[tuple[str, DeliveryStatus]]) -> None:
         """Record the statuses that became final in one round, as one new part."""

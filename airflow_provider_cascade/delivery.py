@@ -6,8 +6,9 @@ wire names: status answers are read by :func:`~airflow_provider_cascade.wire.rea
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -25,6 +26,11 @@ class CascadeDeliveryError(CascadeError):
 
 
 UNKNOWN = DeliveryStatus("unknown")
+SCHEDULED = DeliveryStatus("scheduled")
+
+
+def _timestamp(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def _zero_cost() -> dict[str, float]:
@@ -38,14 +44,42 @@ def _rounded(sums: dict[str, float]) -> dict[str, float]:
 class DeliveryTracker:
     """The latest status of every message being watched.
 
-    :param messages: ``(message_id, tracking_id)`` pairs; a tracking id may be None when
+    :param messages: ``(message_id, tracking_id)`` pairs, or triples with the message's
+        ``scheduled_sent`` (UTC ISO) when it is due later; a tracking id may be None when
         only message ids were given.
+    :param wait_for_scheduled: False: a message scheduled for later is settled for now,
+        as ``scheduled`` (and a ``scheduled`` answer settles one too).
     """
 
-    def __init__(self, messages: Iterable[tuple[str, str | None]]) -> None:
-        self.tracking_ids: dict[str, str | None] = dict(messages)
+    def __init__(
+        self, messages: Iterable[Sequence[Any]], *, wait_for_scheduled: bool = True
+    ) -> None:
+        self.tracking_ids: dict[str, str | None] = {}
+        #: When each scheduled message is due (UNIX time): not polled before.
+        self.due: dict[str, float] = {}
+        for message_id, tracking_id, *scheduled in messages:
+            self.tracking_ids[message_id] = tracking_id
+            if scheduled and scheduled[0]:
+                self.due[message_id] = _timestamp(scheduled[0])
+        self.wait_for_scheduled = wait_for_scheduled
         self.statuses: dict[str, DeliveryStatus] = {}
         self.pending: set[str] = set(self.tracking_ids)
+        if not wait_for_scheduled:
+            now = time.time()
+            for message_id, due in self.due.items():
+                if due > now:
+                    self._set(message_id, SCHEDULED)
+
+    def due_now(self, now: float | None = None) -> list[str]:
+        """The messages still waiting that may be polled now (scheduled ones once due)."""
+        now = time.time() if now is None else now
+        return sorted(m for m in self.pending if self.due.get(m, 0.0) <= now)
+
+    def next_due(self, now: float | None = None) -> float | None:
+        """When the earliest waiting message not yet due becomes due, if any."""
+        now = time.time() if now is None else now
+        later = [self.due[m] for m in self.pending if self.due.get(m, 0.0) > now]
+        return min(later) if later else None
 
     @classmethod
     def of(cls, sent: Iterable[SentMessage]) -> DeliveryTracker:
@@ -57,7 +91,9 @@ class DeliveryTracker:
 
     def _set(self, message_id: str, status: DeliveryStatus) -> None:
         self.statuses[message_id] = status
-        if status.status in FINAL_STATUSES:
+        if status.status in FINAL_STATUSES or (
+            status.status == "scheduled" and not self.wait_for_scheduled
+        ):
             self.pending.discard(message_id)
 
     def restore(self, finals: Iterable[tuple[str, DeliveryStatus]]) -> int:
@@ -129,9 +165,11 @@ class DeliveryTracker:
         return {"messages": rows}
 
     @classmethod
-    def from_json(cls, value: Mapping[str, Any]) -> DeliveryTracker:
+    def from_json(
+        cls, value: Mapping[str, Any], *, wait_for_scheduled: bool = True
+    ) -> DeliveryTracker:
         rows = value["messages"]
-        tracker = cls((row[0], row[1]) for row in rows)
+        tracker = cls(((row[0], row[1]) for row in rows), wait_for_scheduled=wait_for_scheduled)
         for row in rows:
             if len(row) > 2 and row[2] is not None:
                 cost, bill, currency = (*row[4:7], None, None, None)[:3]

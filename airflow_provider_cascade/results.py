@@ -27,6 +27,29 @@ class SentMessage(NamedTuple):
         return {"message_id": self.message_id, "tracking_id": self.tracking_id}
 
 
+class ScheduledMessage(NamedTuple):
+    """An accepted message that the service delivers later: ``scheduled_sent`` (UTC ISO)."""
+
+    message_id: str
+    tracking_id: str
+    scheduled_sent: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "message_id": self.message_id,
+            "tracking_id": self.tracking_id,
+            "scheduled_sent": self.scheduled_sent,
+        }
+
+
+class Watched(NamedTuple):
+    """A message a delivery wait watches; ``scheduled_sent`` when it is due later."""
+
+    message_id: str
+    tracking_id: str | None
+    scheduled_sent: str | None = None
+
+
 @dataclass
 class CascadeSendResult:
     """The outcome of one send.
@@ -40,8 +63,9 @@ class CascadeSendResult:
         :class:`~airflow_provider_cascade.validation.Problem`).
     :param in_doubt: tracking ids whose fate is unknown and that were not re-sent
         (``on_uncertain="skip"``): the service may or may not deliver them.
-    :param messages: ``{"message_id", "tracking_id"}`` in send order; ``None`` in the XCom
-        when offloaded to ``results_path`` (use :meth:`load`).
+    :param messages: ``{"message_id", "tracking_id"}`` in send order (and
+        ``scheduled_sent`` for a scheduled message); ``None`` in the XCom when offloaded to
+        ``results_path`` (use :meth:`load`).
     :param results_path: the JSON Lines file holding ``messages`` when offloaded.
     """
 
@@ -89,6 +113,15 @@ class CascadeSendResult:
         for entry in lines:
             if entry["message_id"] is not None:
                 yield SentMessage(str(entry["message_id"]), str(entry["tracking_id"]))
+
+    def iter_watched(self) -> Iterator[Watched]:
+        """What a delivery wait needs of each message, streamed as :meth:`iter_messages`."""
+        lines = self.messages if self.messages is not None else _read_lines(self.results_path)
+        for entry in lines:
+            if entry["message_id"] is not None:
+                yield Watched(
+                    str(entry["message_id"]), str(entry["tracking_id"]), entry.get("scheduled_sent")
+                )
 
     @property
     def message_ids(self) -> list[str]:

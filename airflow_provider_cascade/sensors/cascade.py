@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import timedelta
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import (
@@ -23,7 +23,7 @@ from airflow_provider_cascade.constants import (
 )
 from airflow_provider_cascade.delivery import DeliveryTracker, SuccessWhen
 from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError
-from airflow_provider_cascade.results import CascadeSendResult
+from airflow_provider_cascade.results import CascadeSendResult, Watched
 from airflow_provider_cascade.sampling import estimate, reservoir
 
 if TYPE_CHECKING:
@@ -66,6 +66,10 @@ class CascadeDeliverySensor(BaseSensorOperator):
         sample, ``success_when="all_delivered"`` and ``fail_on_undeliverable`` fail when
         the interval's low bound for undeliverable messages is above 0 (undeliverable
         messages are then certain, at 95%, to be more than none).
+    :param wait_for_scheduled: True (default): wait for messages scheduled for later too
+        (they are not polled before they are due; the trigger sleeps until the earliest);
+        False: count a message scheduled for later as settled for now and report it under
+        ``by_status["scheduled"]``.
     :param sample_seed: the sample's seed (the same seed and messages give the same sample).
     :param sql_conn_id: with ``mark_delivered_sql``: any common-sql connection.
     :param mark_delivered_sql: run once per message that became final, after each polling
@@ -106,6 +110,7 @@ class CascadeDeliverySensor(BaseSensorOperator):
         results_path: str | None = None,
         sample_size: int | None = None,
         sample_seed: int = 0,
+        wait_for_scheduled: bool = True,
         sql_conn_id: str | None = None,
         mark_delivered_sql: str | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -132,6 +137,7 @@ class CascadeDeliverySensor(BaseSensorOperator):
             raise ValueError("mark_delivered_sql= and sql_conn_id= go together: give both")
         self.sql_conn_id = sql_conn_id
         self.mark_delivered_sql = mark_delivered_sql
+        self.wait_for_scheduled = wait_for_scheduled
         self.sample_size = sample_size
         self.sample_seed = sample_seed
         self.deferrable = deferrable
@@ -140,7 +146,7 @@ class CascadeDeliverySensor(BaseSensorOperator):
 
     # --- input ----------------------------------------------------------------------------
 
-    def _watched(self) -> list[tuple[str, str | None]]:
+    def _watched(self) -> list[Watched]:
         """The messages to poll: all of them, or a uniform sample of ``sample_size`` read in
         one streaming pass (an offloaded result is never loaded whole)."""
         pairs = self._all_messages()
@@ -158,7 +164,7 @@ class CascadeDeliverySensor(BaseSensorOperator):
             )
         return watched
 
-    def _all_messages(self) -> Iterator[tuple[str, str | None]]:
+    def _all_messages(self) -> Iterator[Watched]:
         if self.send_result is not None:
             value = self.send_result
             if isinstance(value, CascadeSendResult):
@@ -169,25 +175,25 @@ class CascadeDeliverySensor(BaseSensorOperator):
                 raise CascadeError(
                     f"send_result must be a CascadeSendOperator result, not {type(value).__name__}"
                 )
-            return ((sent.message_id, sent.tracking_id) for sent in result.iter_messages())
+            return result.iter_watched()
         ids = self.message_ids
         if isinstance(ids, str) or not isinstance(ids, Sequence):
             raise CascadeError(f"message_ids must be a list, not {type(ids).__name__}")
-        return ((str(message_id), None) for message_id in ids)
+        return (Watched(str(message_id), None) for message_id in ids)
 
     # --- poke mode ------------------------------------------------------------------------
 
     def poke(self, context: Context) -> PokeReturnValue:
         workspace = self._workspace()
         if self._tracker is None:
-            self._tracker = DeliveryTracker(self._watched())
+            self._tracker = self._tracker_of(self._watched())
             if workspace is not None and (
                 restored := self._tracker.restore(workspace.read_finals())
             ):
                 self.log.info("Resuming: %d message(s) already final, not polled again", restored)
         tracker = self._tracker
         waiting = set(tracker.pending)
-        failed = asyncio.run(self._poll_round(tracker))
+        failed = asyncio.run(self._poll_round(tracker, tracker.due_now()))
         became_final = waiting - tracker.pending
         if workspace is not None:  # a reschedule poke or a retry starts from here
             workspace.append_final(tracker.finals_of(became_final))
@@ -195,11 +201,17 @@ class CascadeDeliverySensor(BaseSensorOperator):
         self.log.info("Delivery: %s; %d look-up(s) failed", tracker.summary(), failed)
         if not tracker.done:
             self.log.info("Still waiting: %s", tracker.waiting())
+            if (due := tracker.next_due()) is not None:
+                self.log.info(
+                    "Scheduled messages not polled before they are due (next: %s)", _iso(due)
+                )
             return PokeReturnValue(is_done=False)
         return PokeReturnValue(is_done=True, xcom_value=self._finish(tracker))
 
-    async def _poll_round(self, tracker: DeliveryTracker) -> int:
-        """One round over the messages not yet final, as the trigger does it."""
+    async def _poll_round(self, tracker: DeliveryTracker, message_ids: Sequence[str]) -> int:
+        """One round over the messages not yet final and due, as the trigger does it."""
+        if not message_ids:
+            return 0
         # Imported here, as in execute(): DAG files import this module, and parsing them
         # must stay cheap (no requests/httpx at import time).
         from airflow_provider_cascade.hooks.cascade import CascadeAsyncHook
@@ -209,7 +221,7 @@ class CascadeDeliverySensor(BaseSensorOperator):
             self.cascade_conn_id, max_requests_per_second=self.max_requests_per_second
         ) as hook:
             poller = StatusPoller(hook, self.max_requests_per_second, self.log)
-            answers, failed = await poller.poll(sorted(tracker.pending))
+            answers, failed = await poller.poll(message_ids)
         for message_id, payload in answers.items():
             if payload is not None:  # unknown yet: asked again next poke
                 tracker.record(message_id, payload)
@@ -222,12 +234,12 @@ class CascadeDeliverySensor(BaseSensorOperator):
             return super().execute(context)
         watched = self._watched()
         if not watched:
-            return self._finish(DeliveryTracker([]))
+            return self._finish(self._tracker_of([]))
         from airflow_provider_cascade.checkpoints import INLINE_WATCH_BYTES, fits_inline
         from airflow_provider_cascade.triggers.cascade import CascadeDeliveryTrigger
 
         workspace = self._workspace()
-        messages = [[message_id, tracking_id] for message_id, tracking_id in watched]
+        messages = [list(item) if item.scheduled_sent else list(item[:2]) for item in watched]
         if not fits_inline(messages):
             if workspace is None:
                 raise CascadeError(
@@ -246,6 +258,7 @@ class CascadeDeliverySensor(BaseSensorOperator):
                 max_requests_per_second=self.max_requests_per_second,
                 deadline=time.time() + self.timeout,
                 workspace=workspace.base if workspace is not None else None,
+                wait_for_scheduled=self.wait_for_scheduled,
             ),
             method_name="execute_complete",
             kwargs={"population": self._population},
@@ -262,10 +275,12 @@ class CascadeDeliverySensor(BaseSensorOperator):
         tracker = None
         if event.get("workspace"):  # many messages: their statuses are in the workspace
             workspace = DeliveryWorkspace(event["workspace"])
-            tracker = DeliveryTracker(self._watched_again(workspace))
+            tracker = self._tracker_of(self._watched_again(workspace))
             tracker.restore(workspace.read_finals())
         elif event.get("tracker"):
-            tracker = DeliveryTracker.from_json(event["tracker"])
+            tracker = DeliveryTracker.from_json(
+                event["tracker"], wait_for_scheduled=self.wait_for_scheduled
+            )
         if tracker is not None:  # a deferred wait's final statuses, timed out or not
             self._write_back(tracker, set(tracker.tracking_ids) - tracker.pending)
         status = event.get("status")
@@ -282,6 +297,9 @@ class CascadeDeliverySensor(BaseSensorOperator):
 
     # --- both -----------------------------------------------------------------------------
 
+    def _tracker_of(self, watched: Iterable[Sequence[Any]]) -> DeliveryTracker:
+        return DeliveryTracker(watched, wait_for_scheduled=self.wait_for_scheduled)
+
     def _workspace(self) -> DeliveryWorkspace | None:
         """Where the working set and the checkpoints go: ``results_path``, else the send's
         offloaded ``results_path``; None for a small wait with neither."""
@@ -292,7 +310,7 @@ class CascadeDeliverySensor(BaseSensorOperator):
             base = self.send_result.results_path
         return DeliveryWorkspace(base) if base else None
 
-    def _watched_again(self, workspace: DeliveryWorkspace) -> list[tuple[str, str | None]]:
+    def _watched_again(self, workspace: DeliveryWorkspace) -> Sequence[Sequence[Any]]:
         if workspace.has_watched():
             return workspace.read_watched()
         return self._watched()
@@ -324,3 +342,7 @@ class CascadeDeliverySensor(BaseSensorOperator):
             report["by_channel"],
         )
         return report
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -42,16 +42,18 @@ class CascadeDeliveryTrigger(BaseTrigger):
     :param poll_interval: seconds between rounds over the messages not yet final.
     :param max_requests_per_second: pacing of status look-ups.
     :param deadline: a UNIX time after which the trigger reports ``timeout``.
+    :param wait_for_scheduled: as the sensor's: False settles a message scheduled for later.
     """
 
     def __init__(
         self,
         cascade_conn_id: str,
-        messages: list[list[str | None]],
+        messages: list[list[str | None]],  # [message_id, tracking_id(, scheduled_sent)]
         poll_interval: float = 30.0,
         max_requests_per_second: float = DEFAULT_STATUS_REQUESTS_PER_SECOND,
         deadline: float | None = None,
         workspace: str | None = None,
+        wait_for_scheduled: bool = True,
     ) -> None:
         super().__init__()
         if not fits_inline(messages):
@@ -62,6 +64,7 @@ class CascadeDeliveryTrigger(BaseTrigger):
         self.cascade_conn_id = cascade_conn_id
         self.messages = messages
         self.workspace = workspace
+        self.wait_for_scheduled = wait_for_scheduled
         self.poll_interval = poll_interval
         self.max_requests_per_second = max_requests_per_second
         self.deadline = deadline
@@ -76,6 +79,7 @@ class CascadeDeliveryTrigger(BaseTrigger):
                 "max_requests_per_second": self.max_requests_per_second,
                 "deadline": self.deadline,
                 "workspace": self.workspace,
+                "wait_for_scheduled": self.wait_for_scheduled,
             },
         )
 
@@ -93,7 +97,8 @@ class CascadeDeliveryTrigger(BaseTrigger):
             async with hook:
                 while True:
                     waiting = set(tracker.pending)
-                    answers, failed = await poller.poll(sorted(waiting))
+                    due = tracker.due_now()
+                    answers, failed = await poller.poll(due) if due else ({}, 0)
                     for message_id, payload in answers.items():
                         if payload is not None:  # unknown yet: asked again next round
                             tracker.record(message_id, payload)
@@ -114,25 +119,39 @@ class CascadeDeliveryTrigger(BaseTrigger):
                         )
                         return
                     self.log.info("Delivery: %s; %d look-up(s) failed", tracker.summary(), failed)
-                    await asyncio.sleep(self.poll_interval)
+                    await asyncio.sleep(self._pause(tracker))
         except CascadeAuthError as error:
             yield TriggerEvent({"status": "error", "kind": AUTH_REFUSED, "message": str(error)})
         except (CascadeError, OSError) as error:  # no credential; the workspace unreadable
             yield TriggerEvent({"status": "error", "kind": "error", "message": str(error)})
 
+    def _pause(self, tracker: DeliveryTracker) -> float:
+        """Until the next round: ``poll_interval``; when nothing is due yet, until the
+        earliest scheduled message is (never past the deadline)."""
+        now = time.time()
+        if tracker.due_now(now):
+            return self.poll_interval
+        wake = tracker.next_due(now) or now + self.poll_interval
+        if self.deadline is not None:
+            wake = min(wake, self.deadline)
+        return max(self.poll_interval, wake - now)
+
     async def _load(self) -> tuple[DeliveryTracker, DeliveryWorkspace | None]:
         """The watched messages, and the final statuses an earlier run recorded."""
-        pairs = [(pair[0] or "", pair[1]) for pair in self.messages]
+        watched: list[Any] = [[row[0] or "", *row[1:]] for row in self.messages]
         if not self.workspace:
-            return DeliveryTracker(pairs), None
+            return self._tracker_of(watched), None
         workspace = DeliveryWorkspace(self.workspace)
-        if not pairs:
-            pairs = await asyncio.to_thread(workspace.read_watched)
-        tracker = DeliveryTracker(pairs)
+        if not watched:
+            watched = await asyncio.to_thread(workspace.read_watched)
+        tracker = self._tracker_of(watched)
         finals = await asyncio.to_thread(lambda: list(workspace.read_finals()))
         if restored := tracker.restore(finals):
             self.log.info("Resuming: %d message(s) already final, not polled again", restored)
         return tracker, workspace
+
+    def _tracker_of(self, watched: list[Any]) -> DeliveryTracker:
+        return DeliveryTracker(watched, wait_for_scheduled=self.wait_for_scheduled)
 
     def _carried(self, tracker: DeliveryTracker) -> dict[str, Any]:
         """What an event carries of the statuses: the workspace's path when there is one

@@ -363,3 +363,32 @@ postgres_tracked = _outbox_tracked(
 mysql_tracked = _outbox_tracked(
     "cascade_mysql_tracked", "cascade_test_mysql", "cascade_outbox", DB_MARKS
 )
+
+
+# Four messages now and a promo two hours ahead; the wait settles the promo as scheduled.
+with DAG("cascade_track_scheduled", schedule=None, start_date=START) as track_scheduled:
+    mixed = CascadeSendOperator(
+        task_id="send",
+        messages=[
+            *(
+                {"tracking_id": f"now-{n}", "to_phone": f"+38050000000{n}", "text": "Hi"}
+                for n in (1, 2, 3, 4)
+            ),
+            {
+                "tracking_id": "promo-later",
+                "to_phone": "+380500000005",
+                "text": "Sale tonight",
+                "scheduled_sent": "{{ (macros.datetime.utcnow() + macros.timedelta(hours=2))"
+                ".strftime('%Y-%m-%dT%H:%M:%SZ') }}",
+            },
+        ],
+        from_name="Shop",
+        message_type="promo",
+    )
+    CascadeDeliverySensor(
+        task_id="wait",
+        send_result=mixed.output,
+        wait_for_scheduled=False,
+        poke_interval=0.3,
+        timeout=60,
+    )

@@ -140,3 +140,15 @@ def test_mark_delivered_sql_writes_each_status_back(sandbox, outbox, dag):  # no
         "undeliverable" if row_id % 10 == 0 else "delivered" for row_id, _, _ in rows
     ]
     assert all((channel is None) == (row_id % 10 == 0) for row_id, _, channel in rows)
+
+
+@pytest.mark.compat("sensor_poke")
+def test_a_message_scheduled_for_later_is_reported_as_scheduled(sandbox):
+    dag_run, _ = run(dags.track_scheduled)
+    assert dag_run.state == DagRunState.SUCCESS
+    sent = xcom(dag_run, "send")
+    (later,) = [m for m in sent["messages"] if m["tracking_id"] == "promo-later"]
+    assert later["scheduled_sent"].endswith("Z")  # the send result says when it is due
+    report = xcom(dag_run, "wait")
+    assert report["by_status"] == {"delivered": 4, "scheduled": 1}
+    assert sandbox.stats()["status_requests"] < 4 * 20  # the promo was never polled: fast

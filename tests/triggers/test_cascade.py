@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from airflow_provider_cascade.checkpoints import DeliveryWorkspace
+from airflow_provider_cascade.delivery import DeliveryTracker
 from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError
 from airflow_provider_cascade.hooks.cascade import CascadeHook
 from airflow_provider_cascade.sensors.cascade import CascadeDeliverySensor
@@ -189,3 +190,41 @@ def test_kwargs_and_events_stay_small_whatever_the_number_of_messages(tmp_path):
     big = CascadeDeliveryTrigger("cascade_default", messages=[], workspace=workspace.base)
     assert len(json.dumps(big.serialize()[1])) < 1_000
     assert len(workspace.read_watched()) == 100_000
+
+
+def _in_two_hours() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 7_200))
+
+
+def test_a_scheduled_message_is_not_polled_before_it_is_due(service):
+    answers, seen = service
+    answers["m1"] = [delivered()]
+    later = CascadeDeliveryTrigger(
+        cascade_conn_id="cascade_default",
+        messages=[["m1", "a"], ["m2", "promo-1", _in_two_hours()]],
+        poll_interval=0.01,
+        max_requests_per_second=1000,
+        deadline=time.time() + 0.5,
+    )
+    started = time.monotonic()
+    (event,) = run_trigger(later)
+    assert event["status"] == "timeout" and "still waiting: promo-1" in event["message"]
+    assert seen == ["m1"]  # the scheduled one was never asked about
+    assert time.monotonic() - started < 2  # slept until the deadline, not two hours
+
+
+def test_without_waiting_a_scheduled_message_is_settled_for_now(service):
+    answers, seen = service
+    answers["m1"] = [delivered()]
+    (event,) = run_trigger(
+        CascadeDeliveryTrigger(
+            cascade_conn_id="cascade_default",
+            messages=[["m1", "a"], ["m2", "promo-1", _in_two_hours()]],
+            poll_interval=0.01,
+            max_requests_per_second=1000,
+            wait_for_scheduled=False,
+        )
+    )
+    assert event["status"] == "success" and seen == ["m1"]
+    report = DeliveryTracker.from_json(event["tracker"], wait_for_scheduled=False).report(10, None)
+    assert report["by_status"] == {"delivered": 1, "scheduled": 1}
