@@ -114,6 +114,7 @@ class Record:
     accepted_at: float
     scheduled_for: float | None
     reply_lost: bool = False
+    status_requests: int = 0  # look-ups of this message's status
 
     @property
     def tracking_id(self) -> str:
@@ -141,6 +142,7 @@ class Record:
             "accepted_at": _iso(self.accepted_at),
             "scheduled_sent": _iso(self.scheduled_for) if self.scheduled_for else None,
             "reply_lost": self.reply_lost,
+            "status_requests": self.status_requests,
             "wire": wire,
         }
 
@@ -272,6 +274,7 @@ class SandboxState:
         record = self.records.get(message_id)
         if record is None:
             return None
+        record.status_requests += 1
         now = time.time() if now is None else now
         start = max(record.accepted_at, record.scheduled_for or 0.0)
         channel, final = outcome_for(record.to_phone)

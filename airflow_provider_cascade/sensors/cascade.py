@@ -231,7 +231,15 @@ class CascadeDeliverySensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
-            return super().execute(context)
+            try:
+                return super().execute(context)
+            except AirflowSensorTimeout as timeout:
+                if self._tracker is None:
+                    raise
+                raise AirflowSensorTimeout(
+                    f"{timeout}: {self._tracker.summary()}; still waiting: "
+                    f"{self._tracker.waiting()}"
+                ) from timeout
         watched = self._watched()
         if not watched:
             return self._finish(self._tracker_of([]))

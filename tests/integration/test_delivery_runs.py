@@ -7,9 +7,13 @@ import time
 import pytest
 from airflow.utils.state import DagRunState, TaskInstanceState
 
+from airflow_provider_cascade.hooks.cascade import CascadeHook
+from airflow_provider_cascade.triggers.cascade import CascadeDeliveryTrigger
 from tests.airflow_runs import run, xcom
+from tests.conftest import make_message
 from tests.dags import cascade_test_dags as dags
 from tests.integration.test_operator_runs import outbox  # noqa: F401  (fixture)
+from tests.triggers.test_cascade import run_trigger
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
 
@@ -152,3 +156,35 @@ def test_a_message_scheduled_for_later_is_reported_as_scheduled(sandbox):
     report = xcom(dag_run, "wait")
     assert report["by_status"] == {"delivered": 4, "scheduled": 1}
     assert sandbox.stats()["status_requests"] < 4 * 20  # the promo was never polled: fast
+
+
+@pytest.mark.compat("sensor_deferrable")
+@pytest.mark.compat("object_storage")
+def test_a_restarted_trigger_does_not_poll_final_messages_again(sandbox, tmp_path):
+    """The trigger dies after one round (a triggerer restart) and is re-created from its
+    kwargs: the messages final in that round are never looked up again."""
+    hook = CascadeHook(max_requests_per_second=1000)
+    early = hook.send([make_message(n, tracking_id=f"early-{n}") for n in range(1, 6)])
+    time.sleep(0.7)  # the sandbox's delivery time: these five are final now
+    late = hook.send([make_message(n, tracking_id=f"late-{n}") for n in range(1, 6)])
+    kwargs = {
+        "cascade_conn_id": "cascade_default",
+        "messages": [[s.message_id, s.tracking_id] for s in early + late],
+        "poll_interval": 0.2,
+        "max_requests_per_second": 1000,
+        "workspace": f"file://{tmp_path}/result.jsonl",
+    }
+    (first,) = run_trigger(CascadeDeliveryTrigger(**kwargs, deadline=time.time()))
+    assert first["status"] == "timeout"
+    (again,) = run_trigger(CascadeDeliveryTrigger(**kwargs, deadline=time.time() + 30))
+    assert again["status"] == "success"
+    looked_up = {m["tracking_id"]: m["status_requests"] for m in sandbox.messages()}
+    assert all(looked_up[f"early-{n}"] == 1 for n in range(1, 6)), looked_up
+    assert all(looked_up[f"late-{n}"] >= 2 for n in range(1, 6)), looked_up
+
+
+@pytest.mark.compat("sensor_poke")
+def test_a_poke_timeout_names_the_messages_still_waiting(sandbox, logs):
+    _dag_run, tis = run(dags.track_timeout)
+    assert tis["wait"].state == TaskInstanceState.FAILED
+    assert "still waiting: 00000000-0000-0000-0000-00000000beef" in logs()
