@@ -17,9 +17,10 @@ from typing import Any
 from airflow_provider_cascade.wire import DeliveryStatus
 
 #: Up to this many bytes of JSON, the trigger's kwargs hold the watched messages inline
-#: (about 800 UUID message ids with short tracking ids); past it, a workspace is needed
-#: (the sensor's or the send's ``results_path``). Airflow warns past 64 KB a value.
-INLINE_WATCH_BYTES = 48_000
+#: (about 400 UUID message ids with short tracking ids), and its event their statuses
+#: (at most about twice as much: still under 64 KB); past it, a workspace is needed (the
+#: sensor's or the send's ``results_path``).
+INLINE_WATCH_BYTES = 24_000
 
 
 def fits_inline(messages: Sequence[Sequence[str | None]]) -> bool:

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from airflow_provider_cascade.checkpoints import DeliveryWorkspace
+from airflow_provider_cascade.checkpoints import DeliveryWorkspace, fits_inline
 from airflow_provider_cascade.delivery import DeliveryTracker
 from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError
 from airflow_provider_cascade.hooks.cascade import CascadeHook
@@ -228,3 +228,27 @@ def test_without_waiting_a_scheduled_message_is_settled_for_now(service):
     assert event["status"] == "success" and seen == ["m1"]
     report = DeliveryTracker.from_json(event["tracker"], wait_for_scheduled=False).report(10, None)
     assert report["by_status"] == {"delivered": 1, "scheduled": 1}
+
+
+def test_the_largest_inline_wait_still_gives_an_event_under_64_kb(service):
+    answers, _ = service
+    pairs = []
+    while fits_inline([*pairs, [f"{len(pairs):036d}", "t"]]):
+        pairs.append([f"{len(pairs):036d}", "t"])
+    for message_id, _ in pairs:
+        answers[message_id] = [
+            httpx.Response(
+                200,
+                json={
+                    "deliverystatus": "undeliverable",
+                    "extendedStatuses": {"viber_business": "delivered"},
+                    "cost": 123.456789,
+                    "billAmount": 123.456789,
+                    "billCurrency": "UAH",
+                },
+            )
+        ]
+    (event,) = run_trigger(
+        CascadeDeliveryTrigger("cascade_default", messages=pairs, max_requests_per_second=10_000)
+    )
+    assert event["status"] == "success" and len(json.dumps(event)) < 64_000
