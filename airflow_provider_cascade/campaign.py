@@ -309,7 +309,7 @@ class Campaign:
         """
         self._progress.total = source.total
         write_back = self.write_back is not None
-        spared = _spare_the_collector()
+        spared = _SparedCollector()
         try:
             if isinstance(source, ListSource) and not source.checked:
                 # The whole list is there: its size and its validity are known before sending.
@@ -382,9 +382,6 @@ class _SparedCollector:
         if self._froze:
             gc.unfreeze()
             self._froze = False
-
-
-_spare_the_collector = _SparedCollector
 
 
 def _sent_json(sent: SentMessage | ScheduledMessage) -> dict[str, str | None]:

@@ -182,8 +182,9 @@ class ResultSpool(Generic[Item]):
         self._file.write(self._lines(items))
 
     def _lines(self, items: Sequence[Item]) -> str:
-        if items and isinstance(items[0], SentMessage) and all(s.message_id for s in items):  # type: ignore[attr-defined]
-            return sent_lines(items)  # type: ignore[arg-type]
+        sent = [item for item in items if isinstance(item, SentMessage) and item.message_id]
+        if len(sent) == len(items):  # the hot path of a large send
+            return sent_lines(sent)
         return "".join(_json(self._to_json(item)) + "\n" for item in items)
 
     @property
