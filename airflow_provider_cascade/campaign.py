@@ -22,6 +22,7 @@ from typing import Any, Protocol, cast
 from airflow_provider_cascade.exceptions import (
     CascadeBatchInDoubtError,
     CascadeError,
+    CascadeGuardrailError,
     CascadeValidationError,
 )
 from airflow_provider_cascade.ledger import IN_DOUBT, NOT_SENT, SendLedger
@@ -31,6 +32,9 @@ from airflow_provider_cascade.settings import CampaignSettings, OnInvalid, OnUnc
 from airflow_provider_cascade.sources import ListSource, RawBatch, Source
 
 __all__ = ["BatchSender", "Campaign", "CampaignSettings", "OnInvalid", "OnUncertain", "WriteBack"]
+
+#: The rejection brake looks at the share only once this many messages were checked.
+BRAKE_AFTER = 100
 
 WriteBack = Callable[[Sequence[Mapping[str, Any]]], None]
 
@@ -78,6 +82,7 @@ class Campaign:
             _sent_json, settings.xcom_inline_limit
         )
         self._seen: set[int] = set()
+        self._seen_count = 0  # messages checked so far, for the rejection brake
         self._progress = _Progress(log, None, settings.progress_interval)
         self._planned = 0  # messages handed to send(), finished or in flight
         self._in_flight: deque[_Pending] = deque()
@@ -117,7 +122,45 @@ class Campaign:
                 raise CascadeValidationError(problems)
             self.result.rejected.extend(problem.to_json() for problem in problems)
             self.log.warning("Skipped %d invalid message(s): %s", len(problems), problems[0])
+        self._seen_count += len(raw.items)
+        self._brake()
         return messages
+
+    def _brake(self) -> None:
+        """``max_reject_ratio``: stop once more than that share of the messages seen so far
+        (after at least :data:`BRAKE_AFTER`) were rejected."""
+        limit = self.settings.max_reject_ratio
+        seen = self._seen_count
+        if limit is None or seen < BRAKE_AFTER:
+            return
+        ratio = len(self.result.rejected) / seen
+        if ratio > limit:
+            raise CascadeGuardrailError(
+                f"{len(self.result.rejected)} of the first {seen} messages were rejected "
+                f"({ratio:.1%}), more than max_reject_ratio={limit:.1%}: stopping; the "
+                f"{self.result.sent} sent before stay sent and recorded. First problem: "
+                f"{self.result.rejected[0]['ref']}: {self.result.rejected[0]['field']} "
+                f"{self.result.rejected[0]['rule']}"
+            )
+
+    def _check_size(self, source: Source) -> None:
+        """``max_messages``: count the source before anything is sent."""
+        cap = self.settings.max_messages
+        if cap is None:
+            return
+        count = source.total if source.total is not None else source.count()
+        self.result.counted = count
+        if count <= cap:
+            return
+        if self.settings.dry_run:
+            self.log.warning(
+                "A real send would stop here: %d messages, max_messages=%d", count, cap
+            )
+            return
+        raise CascadeGuardrailError(
+            f"the source holds {count} messages, more than max_messages={cap}: nothing was "
+            "sent (check the query's WHERE, or raise max_messages)"
+        )
 
     def send(
         self, messages: Sequence[CascadeMessage], source_keys: Sequence[Any] | None = None
@@ -308,6 +351,7 @@ class Campaign:
             took before), or an invalid message with ``on_invalid="fail"``.
         """
         self._progress.total = source.total
+        self._check_size(source)
         write_back = self.write_back is not None
         spared = _SparedCollector()
         try:

@@ -4,6 +4,7 @@
 
     CascadeError
     ├── CascadeValidationError   bad input: found before sending, or a 400 from the service
+    ├── CascadeGuardrailError    a campaign guardrail (max_messages, max_reject_ratio) stopped it
     ├── CascadeAuthError         401: the connection's credentials were refused
     ├── CascadeRateLimitError    429 still answered after every retry
     └── CascadeServerError       5xx, a broken connection or an unreadable reply
@@ -26,6 +27,7 @@ __all__ = [
     "CascadeAuthError",
     "CascadeBatchInDoubtError",
     "CascadeError",
+    "CascadeGuardrailError",
     "CascadeRateLimitError",
     "CascadeServerError",
     "CascadeValidationError",
@@ -61,6 +63,12 @@ class CascadeValidationError(CascadeError):
         origin = "the Cascade service rejected the batch" if from_service else "invalid messages"
         lines = "\n".join(f"  - {problem}" for problem in self.problems)
         super().__init__(f"{origin} ({len(self.problems)} problem(s)):\n{lines}")
+
+
+class CascadeGuardrailError(CascadeError):
+    """A campaign guardrail stopped the send: more messages than ``max_messages`` (nothing
+    sent), or more rejected than ``max_reject_ratio`` (what was sent before stays sent
+    and recorded)."""
 
 
 class CascadeAuthError(CascadeError):

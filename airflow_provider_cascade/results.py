@@ -67,6 +67,7 @@ class CascadeSendResult:
         ``scheduled_sent`` for a scheduled message); ``None`` in the XCom when offloaded to
         ``results_path`` (use :meth:`load`).
     :param results_path: the JSON Lines file holding ``messages`` when offloaded.
+    :param counted: the source's size, counted before sending (with ``max_messages``).
     """
 
     route: str
@@ -77,6 +78,7 @@ class CascadeSendResult:
     in_doubt: list[str] = field(default_factory=list)
     messages: list[dict[str, str | None]] | None = None
     results_path: str | None = None
+    counted: int | None = None
 
     def to_xcom(self) -> dict[str, Any]:
         """The JSON-serialisable dict pushed as the task's return value."""
@@ -89,6 +91,7 @@ class CascadeSendResult:
             "in_doubt": self.in_doubt,
             "messages": self.messages,
             "results_path": self.results_path,
+            "counted": self.counted,
         }
 
     @classmethod

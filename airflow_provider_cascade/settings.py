@@ -44,6 +44,9 @@ class CampaignSettings:
     results_path: str | None = None
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     progress_interval: float = 5.0
+    #: Guardrails: the most messages a send may hold, the largest share it may reject.
+    max_messages: int | None = None
+    max_reject_ratio: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "route", Route(self.route))
@@ -59,6 +62,17 @@ class CampaignSettings:
             raise ValueError(f"on_uncertain must be 'resend' or 'skip', not {self.on_uncertain!r}")
         if self.xcom_inline_limit is not None and self.xcom_inline_limit < 0:
             raise ValueError("xcom_inline_limit must be 0 or more")
+        if self.max_messages is not None and self.max_messages < 1:
+            raise ValueError(f"max_messages must be 1 or more, not {self.max_messages}")
+        if self.max_reject_ratio is not None:
+            if not 0 <= self.max_reject_ratio < 1:
+                raise ValueError(
+                    f"max_reject_ratio must be at least 0 and below 1, not {self.max_reject_ratio}"
+                )
+            if self.on_invalid != "skip":
+                raise ValueError(
+                    "max_reject_ratio= limits what on_invalid='skip' leaves out: set it too"
+                )
 
     @property
     def resend_uncertain(self) -> bool:

@@ -47,6 +47,9 @@ class Source(Protocol):
     def batches(self, batch_size: int) -> Iterator[RawBatch]:
         """The messages, ``batch_size`` at a time."""
 
+    def count(self) -> int:
+        """How many messages there are, counted before reading them (``max_messages``)."""
+
 
 class ListSource:
     """An in-memory list of messages (XCom, a literal, ``hook.send``).
@@ -62,6 +65,9 @@ class ListSource:
 
     @property
     def total(self) -> int:
+        return len(self.messages)
+
+    def count(self) -> int:
         return len(self.messages)
 
     def batches(self, batch_size: int) -> Iterator[RawBatch]:
@@ -170,8 +176,19 @@ class SqlSource:
             return self._conn.cursor(PyMySQLSSCursor), True
         return self._conn.cursor(), False
 
+    def count(self) -> int:
+        """``SELECT COUNT(*) FROM (<sql>) AS q`` with the same parameters, on the same
+        connection, before the rows are streamed."""
+        with closing(self._conn.cursor()) as cursor:
+            query = f"SELECT COUNT(*) FROM ({self.sql.strip().rstrip(';')}) AS q"
+            if self.parameters:
+                cursor.execute(query, self.parameters)
+            else:
+                cursor.execute(query)
+            return int(cursor.fetchone()[0])
+
     def batches(self, batch_size: int) -> Generator[RawBatch, None, None]:
-        """The rows, ``batch_size`` at a time, as field-keyed dicts (see :class:`RawBatch`)."""
+        """The rows, ``batch_size`` at a time, in field order (see :class:`RawBatch`)."""
         self._stream = self._batches(batch_size)
         return self._stream
 

@@ -58,6 +58,9 @@ class BatchesSource:
     def batches(self, batch_size: int) -> Iterator[RawBatch]:
         return iter(self._batches)
 
+    def count(self) -> int:
+        return sum(len(batch.items) for batch in self._batches)
+
 
 def numbered(count: int) -> ListSource:
     """``order-0`` ... ``order-{count-1}``, valid transaction messages."""

@@ -14,6 +14,7 @@ from airflow_provider_cascade.campaign import Campaign, CampaignSettings
 from airflow_provider_cascade.exceptions import (
     CascadeBatchInDoubtError,
     CascadeError,
+    CascadeGuardrailError,
     CascadeValidationError,
 )
 from airflow_provider_cascade.ledger import PartStore, SendLedger
@@ -232,3 +233,45 @@ class TestTheCollector:
             assert before - 100 <= gc.get_freeze_count() <= before
         finally:
             gc.unfreeze()
+
+
+class TestGuardrails:
+    def test_more_messages_than_the_cap_sends_nothing(self):
+        sender = FakeSender()
+        with pytest.raises(
+            CascadeGuardrailError, match="holds 12 messages, more than max_messages=10"
+        ):
+            campaign(sender, max_messages=10).run(numbered(12))
+        assert sender.batches == []
+        assert campaign(FakeSender(), max_messages=12).run(numbered(12)).counted == 12
+
+    def test_a_dry_run_reports_the_count_and_does_not_fail(self):
+        result = campaign(FakeSender(), max_messages=10, dry_run=True).run(numbered(12))
+        assert (result.counted, result.sent) == (12, 12)
+
+    def test_the_rejection_brake_stops_past_the_ratio_after_100(self):
+        items = [
+            make_message(n, to_phone="bad") if n % 4 == 0 else make_message(n) for n in range(400)
+        ]
+        sender = FakeSender()
+        run = campaign(sender, on_invalid="skip", max_reject_ratio=0.2, batch_size=50)
+        with pytest.raises(
+            CascadeGuardrailError,
+            match=r"25 of the first 100 .* \(25\.0%\), more than max_reject_ratio=20\.0%",
+        ):
+            run.run(ListSource(items))
+        # The first batch (50 checked, under 100) went out; the brake held the rest.
+        assert [len(batch) for batch in sender.batches] == [37]
+
+    def test_under_the_ratio_the_send_goes_on(self):
+        items = [
+            make_message(n, to_phone="bad") if n % 10 == 0 else make_message(n) for n in range(300)
+        ]
+        result = campaign(FakeSender(), on_invalid="skip", max_reject_ratio=0.2).run(
+            ListSource(items)
+        )
+        assert (result.sent, len(result.rejected)) == (270, 30)
+
+    def test_the_brake_needs_skip(self):
+        with pytest.raises(ValueError, match="max_reject_ratio= limits what on_invalid='skip'"):
+            CampaignSettings(max_reject_ratio=0.1)

@@ -92,6 +92,13 @@ class CascadeSendOperator(BaseOperator):
         the JSON Lines id mapping of large sends. Templated. While the send runs, each
         accepted batch's ids also go to ``<results_path>.parts/`` (removed once the
         results file is written), so a retry can tell what was sent.
+    :param max_messages: a safety cap: the source is counted first (``SELECT COUNT(*) FROM
+        (<sql>) AS q`` with the same parameters, on the same connection; a list's length)
+        and the send fails before sending anything when it holds more. A dry run reports
+        the count (``counted``) and does not fail.
+    :param max_reject_ratio: with ``on_invalid="skip"``: stop the send once more than this
+        share of the messages seen so far (after at least 100) were rejected; what was
+        sent before stays sent and recorded.
     :param durable: keep the send's progress in the task state store so a retry never
         re-sends an accepted batch (Airflow 3.3+; the ``ResumableJobMixin`` convention).
         ``False``: no state-store writes, a retry sends everything again.
@@ -102,6 +109,7 @@ class CascadeSendOperator(BaseOperator):
         offloaded) and ``results_path``. The ids alone are also pushed under the XCom key
         ``message_ids`` when inline. Read either form with ``CascadeSendResult.load``.
     :raises CascadeValidationError: invalid input (``on_invalid="fail"``) or a 400.
+    :raises CascadeGuardrailError: ``max_messages`` or ``max_reject_ratio`` stopped it.
     :raises CascadeAuthError: the credentials were refused.
     :raises CascadeBatchInDoubtError: a batch in doubt with ``on_uncertain="resend"``:
         the task's retry sends it again; batches accepted before are not re-sent.
@@ -155,6 +163,8 @@ class CascadeSendOperator(BaseOperator):
         xcom_inline_limit: int = DEFAULT_XCOM_INLINE_LIMIT,
         results_path: str | None = None,
         durable: bool = True,
+        max_messages: int | None = None,
+        max_reject_ratio: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -182,6 +192,8 @@ class CascadeSendOperator(BaseOperator):
             on_uncertain=on_uncertain,
             xcom_inline_limit=xcom_inline_limit,
             max_in_flight=max_in_flight,
+            max_messages=max_messages,
+            max_reject_ratio=max_reject_ratio,
         )
         self.messages = messages
         self.sql = sql

@@ -218,3 +218,12 @@ def test_a_lost_response_is_reported_in_doubt_and_not_resent(sandbox):
     # The service did accept the batch in doubt: it is in the record exactly once.
     assert sandbox.stats()["duplicate_tracking_ids"] == 0
     assert sandbox.stats()["accepted"] == 500
+
+
+def test_a_query_above_max_messages_sends_nothing(sandbox, outbox, logs):
+    db = outbox(1_000)
+    _dag_run, tis = run(dags.capped)
+    assert tis["send"].state == "failed"
+    assert "the source holds 1000 messages, more than max_messages=500" in logs()
+    assert sandbox.messages() == [] and sandbox.stats()["requests"] == 0
+    assert db.execute("SELECT COUNT(*) FROM outbox WHERE message_id IS NOT NULL").fetchone() == (0,)
