@@ -83,6 +83,7 @@ class Campaign:
         )
         self._seen: set[int] = set()
         self._seen_count = 0  # messages checked so far, for the rejection brake
+        self._first_to: dict[int, str] = {}  # dedupe: recipient hash -> first tracking id
         self._progress = _Progress(log, None, settings.progress_interval)
         self._planned = 0  # messages handed to send(), finished or in flight
         self._in_flight: deque[_Pending] = deque()
@@ -124,7 +125,39 @@ class Campaign:
             self.log.warning("Skipped %d invalid message(s): %s", len(problems), problems[0])
         self._seen_count += len(raw.items)
         self._brake()
+        if self.settings.dedupe is not None:
+            messages = self._first_per_recipient(messages, source_keys)
         return messages
+
+    def _first_per_recipient(
+        self, messages: list[CascadeMessage], source_keys: list[Any] | None
+    ) -> list[CascadeMessage]:
+        """``dedupe``: keep the first message to each number (and type), list the others.
+        The first one is remembered by a hash, so a million-message send stays small; a
+        retry reads the source in the same order and finds the same duplicates."""
+        by_type = self.settings.dedupe == "phone_and_type"
+        kept: list[CascadeMessage] = []
+        kept_keys: list[Any] = []
+        keys = source_keys if source_keys is not None else [None] * len(messages)
+        for message, key in zip(messages, keys, strict=True):
+            recipient = hash((message.to_phone, message.message_type if by_type else None))
+            first = self._first_to.setdefault(recipient, message.tracking_id)
+            if first == message.tracking_id:
+                kept.append(message)
+                kept_keys.append(key)
+            else:
+                self.result.duplicates.append(
+                    {"tracking_id": message.tracking_id, "duplicate_of": first}
+                )
+        if source_keys is not None:
+            source_keys[:] = kept_keys
+        if len(kept) < len(messages):
+            self.log.info(
+                "Not sending %d message(s) to a number already sent to (dedupe=%r)",
+                len(messages) - len(kept),
+                self.settings.dedupe,
+            )
+        return kept
 
     def _brake(self) -> None:
         """``max_reject_ratio``: stop once more than that share of the messages seen so far

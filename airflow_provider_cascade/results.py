@@ -68,6 +68,8 @@ class CascadeSendResult:
         ``results_path`` (use :meth:`load`).
     :param results_path: the JSON Lines file holding ``messages`` when offloaded.
     :param counted: the source's size, counted before sending (with ``max_messages``).
+    :param duplicates: with ``dedupe``: the messages not sent because an earlier one went to
+        the same number, each ``{"tracking_id", "duplicate_of"}``.
     """
 
     route: str
@@ -79,6 +81,7 @@ class CascadeSendResult:
     messages: list[dict[str, str | None]] | None = None
     results_path: str | None = None
     counted: int | None = None
+    duplicates: list[dict[str, str]] = field(default_factory=list)
 
     def to_xcom(self) -> dict[str, Any]:
         """The JSON-serialisable dict pushed as the task's return value."""
@@ -92,6 +95,7 @@ class CascadeSendResult:
             "messages": self.messages,
             "results_path": self.results_path,
             "counted": self.counted,
+            "duplicates": self.duplicates,
         }
 
     @classmethod

@@ -20,6 +20,7 @@ from airflow_provider_cascade.wire import Route
 
 OnInvalid = Literal["fail", "skip"]
 OnUncertain = Literal["resend", "skip"]
+Dedupe = Literal["phone", "phone_and_type"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class CampaignSettings:
     #: Guardrails: the most messages a send may hold, the largest share it may reject.
     max_messages: int | None = None
     max_reject_ratio: float | None = None
+    #: Send one message per number (or per number and type); later ones are listed.
+    dedupe: Dedupe | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "route", Route(self.route))
@@ -62,6 +65,8 @@ class CampaignSettings:
             raise ValueError(f"on_uncertain must be 'resend' or 'skip', not {self.on_uncertain!r}")
         if self.xcom_inline_limit is not None and self.xcom_inline_limit < 0:
             raise ValueError("xcom_inline_limit must be 0 or more")
+        if self.dedupe not in (None, "phone", "phone_and_type"):
+            raise ValueError(f"dedupe must be 'phone' or 'phone_and_type', not {self.dedupe!r}")
         if self.max_messages is not None and self.max_messages < 1:
             raise ValueError(f"max_messages must be 1 or more, not {self.max_messages}")
         if self.max_reject_ratio is not None:

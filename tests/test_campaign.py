@@ -275,3 +275,40 @@ class TestGuardrails:
     def test_the_brake_needs_skip(self):
         with pytest.raises(ValueError, match="max_reject_ratio= limits what on_invalid='skip'"):
             CampaignSettings(max_reject_ratio=0.1)
+
+
+class TestDedupe:
+    def test_one_message_per_number_across_batches(self):
+        items = [make_message(n, to_phone=f"+38050000000{n % 3}") for n in range(7)]
+        sender = FakeSender()
+        result = campaign(sender, dedupe="phone", batch_size=2).run(ListSource(items))
+        assert [t for batch in sender.batches for t in batch] == ["order-0", "order-1", "order-2"]
+        assert result.duplicates == [
+            {"tracking_id": f"order-{n}", "duplicate_of": f"order-{n % 3}"} for n in range(3, 7)
+        ]
+
+    def test_per_number_and_type(self):
+        items = [
+            make_message(1),
+            make_message(2, to_phone=make_message(1)["to_phone"], message_type="promo"),
+            make_message(3, to_phone=make_message(1)["to_phone"]),
+        ]
+        result = campaign(FakeSender(), dedupe="phone_and_type").run(ListSource(items))
+        assert result.sent == 2
+        assert result.duplicates == [{"tracking_id": "order-3", "duplicate_of": "order-1"}]
+
+    def test_a_retry_finds_the_same_duplicates_and_sends_nothing_twice(self):
+        store = MemoryStore()
+        items = [make_message(n, to_phone=f"+38050000000{n % 2}") for n in range(6)]
+        failing = FakeSender(fail={"order-1": CascadeError("boom")})
+        with pytest.raises(CascadeError):
+            campaign(failing, store, dedupe="phone", batch_size=1).run(ListSource(items))
+        retry = FakeSender()
+        result = campaign(retry, store, dedupe="phone", batch_size=1).run(ListSource(items))
+        assert retry.batches == [["order-1"]] and result.sent == 2
+        assert [d["tracking_id"] for d in result.duplicates] == [
+            "order-2",
+            "order-3",
+            "order-4",
+            "order-5",
+        ]

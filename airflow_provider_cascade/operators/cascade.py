@@ -16,7 +16,7 @@ from airflow_provider_cascade.constants import (
     MAX_BATCH_SIZE,
 )
 from airflow_provider_cascade.privacy import mask_phone
-from airflow_provider_cascade.settings import CampaignSettings, OnInvalid, OnUncertain
+from airflow_provider_cascade.settings import CampaignSettings, Dedupe, OnInvalid, OnUncertain
 from airflow_provider_cascade.wire import WIRE_NAMES, Route
 
 if TYPE_CHECKING:
@@ -99,6 +99,11 @@ class CascadeSendOperator(BaseOperator):
     :param max_reject_ratio: with ``on_invalid="skip"``: stop the send once more than this
         share of the messages seen so far (after at least 100) were rejected; what was
         sent before stays sent and recorded.
+    :param dedupe: ``"phone"``: send one message per number, the first the source gives;
+        ``"phone_and_type"``: one per number and message type. The others are not sent
+        and are listed in the result's ``duplicates`` with the tracking id they duplicate;
+        across batches of a streamed source and across task retries (the source read in
+        the same order).
     :param durable: keep the send's progress in the task state store so a retry never
         re-sends an accepted batch (Airflow 3.3+; the ``ResumableJobMixin`` convention).
         ``False``: no state-store writes, a retry sends everything again.
@@ -165,6 +170,7 @@ class CascadeSendOperator(BaseOperator):
         durable: bool = True,
         max_messages: int | None = None,
         max_reject_ratio: float | None = None,
+        dedupe: Dedupe | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -194,6 +200,7 @@ class CascadeSendOperator(BaseOperator):
             max_in_flight=max_in_flight,
             max_messages=max_messages,
             max_reject_ratio=max_reject_ratio,
+            dedupe=dedupe,
         )
         self.messages = messages
         self.sql = sql

@@ -101,6 +101,7 @@ sql_skip_invalid = _outbox_send(
 sql_fail_invalid = _outbox_send("cascade_sql_fail_invalid", mark_sent_sql=MARK_SENT, batch_size=100)
 dry_run = _outbox_send("cascade_dry_run", dry_run=True, xcom_inline_limit=100_000)
 capped = _outbox_send("cascade_capped", mark_sent_sql=MARK_SENT, max_messages=500)
+deduped = _outbox_send("cascade_deduped", mark_sent_sql=MARK_SENT, dedupe="phone", batch_size=4)
 
 
 def _retrying(dag_id: str, on_uncertain: str) -> DAG:

@@ -227,3 +227,17 @@ def test_a_query_above_max_messages_sends_nothing(sandbox, outbox, logs):
     assert "the source holds 1000 messages, more than max_messages=500" in logs()
     assert sandbox.messages() == [] and sandbox.stats()["requests"] == 0
     assert db.execute("SELECT COUNT(*) FROM outbox WHERE message_id IS NOT NULL").fetchone() == (0,)
+
+
+def test_dedupe_sends_one_message_per_number_and_marks_only_those(sandbox, outbox):
+    db = outbox(10, **{str(n): {"to_phone": "+380670000001"} for n in (4, 7, 9)})
+    dag_run, _ = run(dags.deduped)
+    assert dag_run.state == DagRunState.SUCCESS
+    value = xcom(dag_run, "send")
+    assert value["sent"] == 7
+    assert value["duplicates"] == [{"tracking_id": str(n), "duplicate_of": "1"} for n in (4, 7, 9)]
+    assert sorted(m["tracking_id"] for m in sandbox.messages()) == sorted(
+        str(n) for n in (1, 2, 3, 5, 6, 8, 10)
+    )
+    unsent = db.execute("SELECT id FROM outbox WHERE message_id IS NULL ORDER BY id").fetchall()
+    assert unsent == [(4,), (7,), (9,)]
