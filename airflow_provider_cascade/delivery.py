@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from airflow_provider_cascade.exceptions import CascadeError
-from airflow_provider_cascade.results import ResultSpool, SentMessage
+from airflow_provider_cascade.results import ResultSpool
 from airflow_provider_cascade.wire import DeliveryStatus, read_status
 
 FINAL_STATUSES = frozenset({"delivered", "undeliverable", "permanenterror"})
@@ -80,10 +80,6 @@ class DeliveryTracker:
         now = time.time() if now is None else now
         later = [self.due[m] for m in self.pending if self.due.get(m, 0.0) > now]
         return min(later) if later else None
-
-    @classmethod
-    def of(cls, sent: Iterable[SentMessage]) -> DeliveryTracker:
-        return cls((s.message_id, s.tracking_id) for s in sent)
 
     def record(self, message_id: str, payload: Mapping[str, Any]) -> None:
         """Take a status answer for ``message_id``."""

@@ -308,11 +308,6 @@ class SendLedger:
         if self._writer is not None:
             self._writer.close()
 
-    @property
-    def values_written(self) -> list[int]:
-        """The size in bytes of every value written so far (for tests and benchmarks)."""
-        return list(self._writer.sizes) if self._writer is not None else []
-
 
 #: How long an event may wait for others to share its write when nobody waits for it.
 LINGER_SECONDS = 0.5
@@ -330,7 +325,6 @@ class _Writer:
     def __init__(self, store: StateStore, first_entry: int) -> None:
         self.store = store
         self.entry = first_entry
-        self.sizes: list[int] = []
         self._pending: list[tuple[int, dict[str, Any]]] = []
         self._oldest = 0.0  # when the oldest pending event was added
         self._waiters = 0
@@ -389,7 +383,6 @@ class _Writer:
                     value = {"events": entry}
                     self.store.set(LOG_KEY.format(self.entry), value)
                     self.entry += 1
-                    self.sizes.append(len(json.dumps(value)))
             except BaseException as error:
                 with self._cond:
                     self._error = error

@@ -228,9 +228,7 @@ class SqlSource:
             if self._writer is None:
                 self._writer = self._hook.get_conn()
             conn = self._writer
-        with closing(conn.cursor()) as cursor:
-            cursor.executemany(sql, rows)
-        conn.commit()
+        _execute_and_commit(conn, sql, rows)
 
 
 def _message_fields(names: Sequence[str]) -> list[str]:
@@ -272,6 +270,11 @@ def write_rows(
         raise CascadeError(f"connection {conn_id!r} is a {type(hook).__name__}, not a SQL one")
     with closing(hook.get_conn()) as conn:
         for start in range(0, len(rows), chunk_size):
-            with closing(conn.cursor()) as cursor:
-                cursor.executemany(sql, rows[start : start + chunk_size])
-            conn.commit()
+            _execute_and_commit(conn, sql, rows[start : start + chunk_size])
+
+
+def _execute_and_commit(conn: Any, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``sql`` once per row (named parameters), then commit: every write-back's step."""
+    with closing(conn.cursor()) as cursor:
+        cursor.executemany(sql, rows)
+    conn.commit()

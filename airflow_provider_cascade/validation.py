@@ -84,7 +84,6 @@ FIELDS: tuple[str, ...] = (
     "scheduled_sent",
     "survey_options",
 )
-REQUIRED_FIELDS = FIELDS[:4]
 
 #: ``(field, rule, code)``: a broken rule before the message is known by name.
 Issue = tuple[str, str, str]
