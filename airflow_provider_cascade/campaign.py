@@ -17,19 +17,26 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from airflow_provider_cascade.constants import MAX_SCHEDULE_AHEAD
 from airflow_provider_cascade.exceptions import (
     CascadeBatchInDoubtError,
     CascadeError,
     CascadeGuardrailError,
     CascadeValidationError,
+    Problem,
 )
+from airflow_provider_cascade.forecast import CampaignForecast
 from airflow_provider_cascade.ledger import IN_DOUBT, NOT_SENT, SendLedger
 from airflow_provider_cascade.messages import CascadeMessage, Route, SentMessage, check_messages
 from airflow_provider_cascade.results import CascadeSendResult, ResultSpool, ScheduledMessage
 from airflow_provider_cascade.settings import CampaignSettings, OnInvalid, OnUncertain
 from airflow_provider_cascade.sources import ListSource, RawBatch, Source
+
+if TYPE_CHECKING:
+    from airflow_provider_cascade.quiet_hours import QuietHours
+    from airflow_provider_cascade.suppression import PhoneSet
 
 __all__ = ["BatchSender", "Campaign", "CampaignSettings", "OnInvalid", "OnUncertain", "WriteBack"]
 
@@ -61,6 +68,7 @@ class Campaign:
     :param settings: how to send.
     :param write_back: called after each batch with one row per message the service holds
         (``message_id``, ``tracking_id`` as the source gave it, ``sent_at``).
+    :param suppression: numbers never to send to (``suppress_sql``, ``suppress_phones``).
     """
 
     def __init__(
@@ -71,8 +79,10 @@ class Campaign:
         log: Log,
         *,
         write_back: WriteBack | None = None,
+        suppression: PhoneSet | None = None,
     ) -> None:
         self.sender = sender
+        self.suppression = suppression
         self.ledger = ledger
         self.settings = settings
         self.log = log
@@ -84,6 +94,15 @@ class Campaign:
         self._seen: set[int] = set()
         self._seen_count = 0  # messages checked so far, for the rejection brake
         self._first_to: dict[int, str] = {}  # dedupe: recipient hash -> first tracking id
+        self._suppressed: ResultSpool[str] = ResultSpool(
+            _suppressed_json, settings.xcom_inline_limit
+        )
+        self._guarded = (
+            suppression is not None
+            or settings.dedupe is not None
+            or settings.quiet_hours is not None
+        )
+        self._forecast = CampaignForecast() if settings.dry_run else None
         self._progress = _Progress(log, None, settings.progress_interval)
         self._planned = 0  # messages handed to send(), finished or in flight
         self._in_flight: deque[_Pending] = deque()
@@ -112,6 +131,8 @@ class Campaign:
             spelling=raw.spelling,
             source_keys=source_keys,
         )
+        if self._guarded:
+            messages = self._guard(messages, source_keys, problems)
         if problems:
             if self.settings.on_invalid == "fail":
                 if self.result.sent:
@@ -125,39 +146,100 @@ class Campaign:
             self.log.warning("Skipped %d invalid message(s): %s", len(problems), problems[0])
         self._seen_count += len(raw.items)
         self._brake()
-        if self.settings.dedupe is not None:
-            messages = self._first_per_recipient(messages, source_keys)
         return messages
 
-    def _first_per_recipient(
-        self, messages: list[CascadeMessage], source_keys: list[Any] | None
+    def _guard(
+        self,
+        messages: list[CascadeMessage],
+        source_keys: list[Any] | None,
+        problems: list[Problem],
     ) -> list[CascadeMessage]:
-        """``dedupe``: keep the first message to each number (and type), list the others.
-        The first one is remembered by a hash, so a million-message send stays small; a
-        retry reads the source in the same order and finds the same duplicates."""
-        by_type = self.settings.dedupe == "phone_and_type"
+        """The recipient's rules, in one pass: suppression, then ``dedupe``, then quiet
+        hours. What they leave out is listed in the result, never sent, never written back.
+
+        Duplicates keep the first message to each number (and type), remembered by a hash
+        so a million-message send stays small; a retry reads the source in the same order
+        and finds the same duplicates. A message moved out of quiet hours gets its new
+        ``scheduled_sent``; one moved past the 30-day limit is a problem like any other.
+        """
+        suppression, quiet = self.suppression, self.settings.quiet_hours
+        dedupe = self.settings.dedupe
+        by_type = dedupe == "phone_and_type"
+        now = datetime.now(timezone.utc).replace(microsecond=0)
         kept: list[CascadeMessage] = []
         kept_keys: list[Any] = []
         keys = source_keys if source_keys is not None else [None] * len(messages)
+        result = self.result
+        before = (result.suppressed, len(result.duplicates), len(result.held))
         for message, key in zip(messages, keys, strict=True):
-            recipient = hash((message.to_phone, message.message_type if by_type else None))
-            first = self._first_to.setdefault(recipient, message.tracking_id)
-            if first == message.tracking_id:
-                kept.append(message)
-                kept_keys.append(key)
-            else:
-                self.result.duplicates.append(
-                    {"tracking_id": message.tracking_id, "duplicate_of": first}
-                )
+            if suppression is not None and int(message.to_phone[1:]) in suppression:
+                result.suppressed += 1
+                self._suppressed.extend((message.tracking_id,))
+                continue
+            if dedupe is not None:
+                recipient = hash((message.to_phone, message.message_type if by_type else None))
+                first = self._first_to.setdefault(recipient, message.tracking_id)
+                if first != message.tracking_id:
+                    result.duplicates.append(
+                        {"tracking_id": message.tracking_id, "duplicate_of": first}
+                    )
+                    continue
+            if quiet is not None and quiet.applies_to(message.message_type):
+                placed = self._outside_quiet_hours(quiet, message, now, problems)
+                if placed is None:
+                    continue
+                message = placed
+            kept.append(message)
+            kept_keys.append(key)
         if source_keys is not None:
             source_keys[:] = kept_keys
-        if len(kept) < len(messages):
+        suppressed = result.suppressed - before[0]
+        duplicates = len(result.duplicates) - before[1]
+        held = len(result.held) - before[2]
+        if suppressed or duplicates or held:
             self.log.info(
-                "Not sending %d message(s) to a number already sent to (dedupe=%r)",
-                len(messages) - len(kept),
-                self.settings.dedupe,
+                "Not sending %d suppressed, %d duplicate (dedupe=%r) and %d held message(s)",
+                suppressed,
+                duplicates,
+                dedupe,
+                held,
             )
         return kept
+
+    def _outside_quiet_hours(
+        self,
+        quiet: QuietHours,
+        message: CascadeMessage,
+        now: datetime,
+        problems: list[Problem],
+    ) -> CascadeMessage | None:
+        """The message as it may go (moved to the window's end), or None: held or rejected."""
+        due = _utc(message.scheduled_sent) if message.scheduled_sent else now
+        placement = quiet.place(message.to_phone, due)
+        if placement.due is None:
+            self.result.held.append(
+                {"tracking_id": message.tracking_id, "reason": str(placement.reason)}
+            )
+            return None
+        if placement.due == due:
+            return message
+        until = _iso(placement.due)
+        if quiet.policy == "skip":
+            reason = f"inside quiet hours {quiet.label} in the recipient's zone until {until}"
+            self.result.held.append({"tracking_id": message.tracking_id, "reason": reason})
+            return None
+        if placement.due > now + MAX_SCHEDULE_AHEAD:
+            problems.append(
+                Problem(
+                    message.tracking_id,
+                    "scheduled_sent",
+                    f"quiet hours {quiet.label} move it to {until}, more than 30 days ahead",
+                    "INVALID_SCHEDULED_SENT",
+                )
+            )
+            return None
+        self.result.rescheduled += 1
+        return message._replace(scheduled_sent=until)
 
     def _brake(self) -> None:
         """``max_reject_ratio``: stop once more than that share of the messages seen so far
@@ -209,7 +291,8 @@ class Campaign:
             return
         self._make_room_for(len(messages))
         self._planned += len(messages)
-        if self.settings.dry_run:
+        if self._forecast is not None:
+            self._forecast.add(messages)
             self._spool.extend([SentMessage("", m.tracking_id) for m in messages])
             self._count(len(messages), batches=1)
             return
@@ -364,13 +447,29 @@ class Campaign:
     def _finish(self) -> CascadeSendResult:
         """The result: ids inline up to the limit, else written to ``results_path``."""
         limit = self.settings.xcom_inline_limit
-        if limit is not None and self._spool.count > limit and self.settings.results_path:
-            self.result.results_path = self._spool.offload(self.settings.results_path)
+        entries = self._spool.count + self._suppressed.count
+        if limit is not None and entries > limit and self.settings.results_path:
+            # The suppressed ids follow the messages in the same file (no message id).
+            self.result.results_path = self._spool.offload(
+                self.settings.results_path, then=self._suppressed
+            )
+            self.result.suppressed_ids = None
             if self.ledger.parts is not None:
                 # The results file holds every id now; a retry that finds a part gone reads it.
                 self.ledger.parts.remove()
         else:
             self.result.messages = self._spool.inline()
+            self.result.suppressed_ids = [
+                entry["tracking_id"] for entry in self._suppressed.inline()
+            ]
+        if self._forecast is not None:
+            self.result.forecast = self._forecast.to_json(
+                scheduled_by_quiet_hours=self.result.rescheduled,
+                suppressed=self.result.suppressed,
+                duplicates=len(self.result.duplicates),
+                held=len(self.result.held),
+                rejected=len(self.result.rejected),
+            )
         self._progress.done(self.result)
         return self.result
 
@@ -403,6 +502,7 @@ class Campaign:
             if isinstance(error, CascadeError):
                 error.accepted = tuple(self.accepted)
             self._spool.close()
+            self._suppressed.close()
             raise
         finally:
             self._pool.shutdown(wait=True)
@@ -411,6 +511,7 @@ class Campaign:
             return self._finish()
         finally:
             self._spool.close()
+            self._suppressed.close()
 
 
 @dataclass
@@ -465,6 +566,19 @@ def _sent_json(sent: SentMessage | ScheduledMessage) -> dict[str, str | None]:
     entry: dict[str, str | None] = dict(sent.to_json())
     entry["message_id"] = sent.message_id or None  # a dry run has no message id
     return entry
+
+
+def _suppressed_json(tracking_id: str) -> dict[str, Any]:
+    return {"message_id": None, "tracking_id": tracking_id, "suppressed": True}
+
+
+def _utc(moment: str) -> datetime:
+    """A checked ``scheduled_sent`` (``YYYY-MM-DDTHH:MM:SSZ``) as an aware datetime."""
+    return datetime.strptime(moment, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _write_back_rows(

@@ -70,6 +70,16 @@ class CascadeSendResult:
     :param counted: the source's size, counted before sending (with ``max_messages``).
     :param duplicates: with ``dedupe``: the messages not sent because an earlier one went to
         the same number, each ``{"tracking_id", "duplicate_of"}``.
+    :param suppressed: how many messages were not sent because their number is suppressed.
+    :param suppressed_ids: their tracking ids; ``None`` in the XCom when offloaded: they are
+        then the lines of ``results_path`` with ``"suppressed": true`` (use :meth:`load`).
+    :param held: with ``quiet_hours``: messages not sent, each ``{"tracking_id", "reason"}``
+        (inside quiet hours with ``quiet_hours_policy="skip"``, or no time zone to go by).
+    :param rescheduled: messages whose ``scheduled_sent`` quiet hours moved to the window's end.
+    :param forecast: a dry run's summary: ``by_type``, ``by_calling_code``, ``sms``
+        (``gsm7_messages``, ``ucs2_messages``, ``parts`` if each fell back to SMS), and what
+        each guardrail would do (``scheduled_by_quiet_hours``, ``suppressed``,
+        ``duplicates``, ``held``, ``rejected``); None for a real send.
     """
 
     route: str
@@ -82,6 +92,11 @@ class CascadeSendResult:
     results_path: str | None = None
     counted: int | None = None
     duplicates: list[dict[str, str]] = field(default_factory=list)
+    suppressed: int = 0
+    suppressed_ids: list[str] | None = field(default_factory=list)
+    held: list[dict[str, str]] = field(default_factory=list)
+    rescheduled: int = 0
+    forecast: dict[str, Any] | None = None
 
     def to_xcom(self) -> dict[str, Any]:
         """The JSON-serialisable dict pushed as the task's return value."""
@@ -96,6 +111,11 @@ class CascadeSendResult:
             "results_path": self.results_path,
             "counted": self.counted,
             "duplicates": self.duplicates,
+            "suppressed": self.suppressed,
+            "suppressed_ids": self.suppressed_ids,
+            "held": self.held,
+            "rescheduled": self.rescheduled,
+            "forecast": self.forecast,
         }
 
     @classmethod
@@ -111,7 +131,14 @@ class CascadeSendResult:
         """The result with ``messages`` filled in, reading ``results_path`` if offloaded."""
         result = value if isinstance(value, CascadeSendResult) else cls.from_xcom(value)
         if result.messages is None and result.results_path:
-            result.messages = list(_read_lines(result.results_path))
+            result.messages, suppressed = [], []
+            for entry in _read_lines(result.results_path):
+                if entry.get("suppressed"):
+                    suppressed.append(str(entry["tracking_id"]))
+                else:
+                    result.messages.append(entry)
+            if result.suppressed_ids is None:
+                result.suppressed_ids = suppressed
         return result
 
     def iter_messages(self) -> Iterator[SentMessage]:
@@ -205,19 +232,25 @@ class ResultSpool(Generic[Item]):
         self._file.seek(0)
         return [json.loads(line) for line in self._file]
 
-    def offload(self, path: str) -> str:
-        """Write every entry to ``path`` (an ``ObjectStoragePath`` URI); return the path."""
+    def offload(self, path: str, then: ResultSpool[Any] | None = None) -> str:
+        """Write every entry to ``path`` (an ``ObjectStoragePath`` URI), and ``then``'s
+        after them; return the path."""
         from airflow.providers.common.compat.sdk import ObjectStoragePath
 
         target = ObjectStoragePath(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("w") as out:  # type: ignore[no-untyped-call]
-            if self._file is None:
-                out.write(self._lines(self._held))
-            else:
-                self._file.seek(0)
-                shutil.copyfileobj(self._file, out)
+            self._write_to(out)
+            if then is not None:
+                then._write_to(out)
         return str(path)
+
+    def _write_to(self, out: IO[str]) -> None:
+        if self._file is None:
+            out.write(self._lines(self._held))
+        else:
+            self._file.seek(0)
+            shutil.copyfileobj(self._file, out)
 
     def close(self) -> None:
         """Remove the spill file; entries held in memory stay readable."""

@@ -16,6 +16,7 @@ from airflow_provider_cascade.constants import (
     MAX_BATCH_SIZE,
     MAX_IN_FLIGHT,
 )
+from airflow_provider_cascade.quiet_hours import QuietHours
 from airflow_provider_cascade.wire import Route
 
 OnInvalid = Literal["fail", "skip"]
@@ -50,6 +51,8 @@ class CampaignSettings:
     max_reject_ratio: float | None = None
     #: Send one message per number (or per number and type); later ones are listed.
     dedupe: Dedupe | None = None
+    #: Messages of its types are not delivered inside the window, in the recipient's time.
+    quiet_hours: QuietHours | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "route", Route(self.route))

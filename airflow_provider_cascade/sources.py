@@ -231,6 +231,26 @@ class SqlSource:
         _execute_and_commit(conn, sql, rows)
 
 
+def first_column(
+    conn_id: str, sql: str, parameters: Any = None, batch_size: int = 10_000
+) -> Iterator[tuple[str, Any]]:
+    """The first column of each row of ``sql``, as ``(column name, value)``: streamed as
+    :class:`SqlSource` streams (server-side where the driver would load it all)."""
+    with SqlSource(conn_id, sql, parameters) as source:
+        cursor, _ = source._stream_cursor()
+        with closing(cursor):
+            if parameters:
+                cursor.execute(sql, parameters)
+            else:
+                cursor.execute(sql)
+            rows = cursor.fetchmany(batch_size)
+            name = str(cursor.description[0][0]) if cursor.description else "?"
+            while rows:
+                for row in rows:
+                    yield name, row[0]
+                rows = cursor.fetchmany(batch_size)
+
+
 def _message_fields(names: Sequence[str]) -> list[str]:
     """The message field each column names, or ONE error naming every column that names none."""
     problems: list[Problem] = []

@@ -16,6 +16,7 @@ from airflow_provider_cascade.constants import (
     MAX_BATCH_SIZE,
 )
 from airflow_provider_cascade.privacy import mask_phone
+from airflow_provider_cascade.quiet_hours import QuietHours, QuietPolicy
 from airflow_provider_cascade.settings import CampaignSettings, Dedupe, OnInvalid, OnUncertain
 from airflow_provider_cascade.wire import WIRE_NAMES, Route
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_cascade.campaign import WriteBack
     from airflow_provider_cascade.sources import Source
+    from airflow_provider_cascade.suppression import PhoneSet
 
 # The send machinery (requests, tenacity, the campaign loop) is imported inside execute():
 # every scheduler and DAG processor parse imports this module, and that must stay cheap.
@@ -104,6 +106,26 @@ class CascadeSendOperator(BaseOperator):
         and are listed in the result's ``duplicates`` with the tracking id they duplicate;
         across batches of a streamed source and across task retries (the source read in
         the same order).
+    :param suppress_sql: a query whose first column holds numbers never to send to
+        (opt-outs, complaints, legal holds), streamed into a compact set (10,000,000
+        numbers take about 85 MB); run on ``suppress_conn_id``. Templated.
+    :param suppress_conn_id: the SQL connection of ``suppress_sql`` (default ``sql_conn_id``).
+    :param suppress_phones: more numbers never to send to. Templated. Numbers of both are
+        compared as E.164 (``+380 50 123 45 67``, ``00380501234567`` and ``380501234567``
+        are one number); one that cannot be read as international fails the send before
+        anything is sent. A suppressed message is not sent, is counted in the result's
+        ``suppressed`` (its tracking id in ``suppressed_ids``) and is not written back.
+    :param quiet_hours: ``("21:00", "08:00")``: messages of ``quiet_hours_types`` are not
+        delivered inside that window of the recipient's local time, whose zone comes from
+        the number (country and area code, the ``phonenumbers`` library); a number in
+        several zones gets the time allowed in all of them.
+    :param quiet_hours_types: the types held (default ``promo`` and ``viber_survey``).
+    :param quiet_hours_zones: country calling code -> IANA zone (``{"7": "Europe/Moscow"}``),
+        used where the number's zones share no allowed time or the library cannot place
+        it; without one such a message is held, listed in the result's ``held`` with why.
+    :param quiet_hours_policy: ``schedule`` (default): ``scheduled_sent`` becomes the
+        window's end in UTC (also for a message already scheduled inside it; moved past the
+        30-day limit it is rejected); ``skip``: it is not sent and is listed in ``held``.
     :param durable: keep the send's progress in the task state store so a retry never
         re-sends an accepted batch (Airflow 3.3+; the ``ResumableJobMixin`` convention).
         ``False``: no state-store writes, a retry sends everything again.
@@ -111,9 +133,13 @@ class CascadeSendOperator(BaseOperator):
     :return: (XCom) :class:`~airflow_provider_cascade.results.CascadeSendResult` as a dict:
         ``route``, ``sent``, ``batches``, ``dry_run``, ``rejected``, ``in_doubt``,
         ``messages`` (``{"message_id", "tracking_id"}`` in send order, or None when
-        offloaded) and ``results_path``. The ids alone are also pushed under the XCom key
+        offloaded), ``results_path``, and the guardrails' ``counted``, ``duplicates``,
+        ``suppressed``, ``suppressed_ids``, ``held``, ``rescheduled``; a dry run adds
+        ``forecast`` (counts by type and calling code, SMS parts, what each guardrail would do).
+        The ids alone are also pushed under the XCom key
         ``message_ids`` when inline. Read either form with ``CascadeSendResult.load``.
-    :raises CascadeValidationError: invalid input (``on_invalid="fail"``) or a 400.
+    :raises CascadeValidationError: invalid input (``on_invalid="fail"``), an unreadable
+        suppressed number, or a 400.
     :raises CascadeGuardrailError: ``max_messages`` or ``max_reject_ratio`` stopped it.
     :raises CascadeAuthError: the credentials were refused.
     :raises CascadeBatchInDoubtError: a batch in doubt with ``on_uncertain="resend"``:
@@ -134,11 +160,14 @@ class CascadeSendOperator(BaseOperator):
         "scheduled_sent",
         "mark_sent_sql",
         "results_path",
+        "suppress_sql",
+        "suppress_phones",
     )
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers: ClassVar[dict[str, str]] = {
         "sql": "sql",
         "mark_sent_sql": "sql",
+        "suppress_sql": "sql",
         "messages": "json",
         "parameters": "json",
     }
@@ -171,6 +200,13 @@ class CascadeSendOperator(BaseOperator):
         max_messages: int | None = None,
         max_reject_ratio: float | None = None,
         dedupe: Dedupe | None = None,
+        suppress_sql: str | None = None,
+        suppress_conn_id: str | None = None,
+        suppress_phones: Sequence[str | int] | None = None,
+        quiet_hours: Sequence[str] | None = None,
+        quiet_hours_types: Sequence[str] | None = None,
+        quiet_hours_zones: Mapping[str, str] | None = None,
+        quiet_hours_policy: QuietPolicy = "schedule",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -180,6 +216,10 @@ class CascadeSendOperator(BaseOperator):
             raise ValueError("sql= needs sql_conn_id=")
         if mark_sent_sql and sql is None:
             raise ValueError("mark_sent_sql= writes back to the sql= source: give sql= too")
+        if suppress_sql is not None and not (suppress_conn_id or sql_conn_id):
+            raise ValueError("suppress_sql= needs suppress_conn_id= (or sql_conn_id=)")
+        if quiet_hours is None and (quiet_hours_types or quiet_hours_zones):
+            raise ValueError("quiet_hours_types= and quiet_hours_zones= need quiet_hours= too")
         clashes = sorted(set(hook_params or ()) & set(_HOOK_ARGUMENTS_OF_THE_OPERATOR))
         if clashes:
             raise ValueError(
@@ -201,6 +241,11 @@ class CascadeSendOperator(BaseOperator):
             max_messages=max_messages,
             max_reject_ratio=max_reject_ratio,
             dedupe=dedupe,
+            quiet_hours=None
+            if quiet_hours is None
+            else QuietHours.of(
+                quiet_hours, quiet_hours_types, quiet_hours_zones, quiet_hours_policy
+            ),
         )
         self.messages = messages
         self.sql = sql
@@ -216,6 +261,9 @@ class CascadeSendOperator(BaseOperator):
         self.mark_sent_sql = mark_sent_sql
         self.results_path = results_path
         self.durable = durable
+        self.suppress_sql = suppress_sql
+        self.suppress_conn_id = suppress_conn_id or sql_conn_id
+        self.suppress_phones = suppress_phones
         # Rendering replaces ``messages`` by a masked preview (rendered fields are shown in
         # the UI and stored); the real list is kept here.
         self._messages_template = messages
@@ -260,8 +308,11 @@ class CascadeSendOperator(BaseOperator):
                 ledger.accepted_count,
                 ledger.uncertain_count,
             )
+        suppression = self._suppression()
         with self._source() as (source, write_back):
-            campaign = Campaign(hook, ledger, settings, self.log, write_back=write_back)
+            campaign = Campaign(
+                hook, ledger, settings, self.log, write_back=write_back, suppression=suppression
+            )
             try:
                 result = campaign.run(source)
             except CascadeBatchInDoubtError as error:
@@ -294,6 +345,18 @@ class CascadeSendOperator(BaseOperator):
             if value not in (None, "")
         }
         return replace(self.settings, defaults=defaults, results_path=self.results_path or None)
+
+    def _suppression(self) -> PhoneSet | None:
+        """The numbers never to send to, read before anything is sent."""
+        if self.suppress_sql is None and self.suppress_phones is None:
+            return None
+        from airflow_provider_cascade.sources import as_message_list
+        from airflow_provider_cascade.suppression import load_suppression
+
+        phones = [] if self.suppress_phones is None else as_message_list(self.suppress_phones)
+        numbers = load_suppression(phones, sql=self.suppress_sql, conn_id=self.suppress_conn_id)
+        self.log.info("Suppressing %d number(s)", len(numbers))
+        return numbers
 
     @contextmanager
     def _source(self) -> Iterator[tuple[Source, WriteBack | None]]:

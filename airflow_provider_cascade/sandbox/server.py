@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -18,7 +18,8 @@ class _ResettableProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.scope["extensions"] = {TRANSPORT_KEY: self.transport}  # type: ignore[dict-item]
+        # cast: uvicorn's scope type lists the extension values it knows, not ours
+        self.scope["extensions"] = cast(Any, {TRANSPORT_KEY: self.transport})
 
 
 def serve(state: SandboxState, host: str = "127.0.0.1", port: int = 8765) -> None:

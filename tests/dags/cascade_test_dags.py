@@ -6,8 +6,9 @@ and ``cascade_test_sqlite`` (a SQLite file with an ``outbox`` table).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pendulum
 from airflow.providers.common.compat.sdk import DAG, task
@@ -102,6 +103,79 @@ sql_fail_invalid = _outbox_send("cascade_sql_fail_invalid", mark_sent_sql=MARK_S
 dry_run = _outbox_send("cascade_dry_run", dry_run=True, xcom_inline_limit=100_000)
 capped = _outbox_send("cascade_capped", mark_sent_sql=MARK_SENT, max_messages=500)
 deduped = _outbox_send("cascade_deduped", mark_sent_sql=MARK_SENT, dedupe="phone", batch_size=4)
+# Opted-out numbers in a table of the same database and in a list; repeats; write-back.
+guarded = _outbox_send(
+    "cascade_guarded",
+    mark_sent_sql=MARK_SENT,
+    dedupe="phone",
+    batch_size=4,
+    suppress_sql="SELECT phone FROM optouts",
+    suppress_phones=["00380 67 000 0002"],
+)
+guarded_dry_run = _outbox_send(
+    "cascade_guarded_dry_run",
+    dry_run=True,
+    dedupe="phone",
+    suppress_sql="SELECT phone FROM optouts",
+    quiet_hours=("00:00", "23:59"),  # always quiet: every promo would be scheduled
+)
+
+
+def _quiet_window_around_now() -> tuple[str, str]:
+    """Quiet hours from three hours before to three hours after this parse, Kyiv time."""
+    now = datetime.now(ZoneInfo("Europe/Kyiv"))
+    return (f"{now - timedelta(hours=3):%H:%M}", f"{now + timedelta(hours=3):%H:%M}")
+
+
+_PROMO = {"message_type": "promo", "text": "Winter sale"}
+KYIV_AND_LA = [
+    {"tracking_id": "promo-kyiv-1", "to_phone": "+380671234501", **_PROMO},
+    {"tracking_id": "promo-kyiv-2", "to_phone": "+380501234502", **_PROMO},
+    {
+        "tracking_id": "survey-kyiv",
+        "to_phone": "+380671234503",
+        "message_type": "viber_survey",
+        "text": "Happy?",
+        "survey_options": ["Yes", "No"],
+    },
+    {
+        "tracking_id": "order-kyiv",
+        "to_phone": "+380671234501",
+        "message_type": "transaction",
+        "text": "Order 7 confirmed",
+    },
+    {"tracking_id": "otp-kyiv", "to_phone": "+380501234502", "message_type": "flashcall"},
+    # Ten hours behind Kyiv: outside the window, so it goes now.
+    {"tracking_id": "promo-la", "to_phone": "+14155550123", **_PROMO},
+]
+RUSSIAN_PROMO = {"tracking_id": "promo-ru", "to_phone": "+79161234567", **_PROMO}
+
+
+def _quiet_send(dag_id: str, messages: list[dict[str, Any]], **send_kwargs: Any) -> DAG:
+    with DAG(dag_id, schedule=None, start_date=START) as dag:
+        CascadeSendOperator(task_id="send", messages=messages, from_name="Shop", **send_kwargs)
+    return dag
+
+
+quiet_scheduled = _quiet_send(
+    "cascade_quiet_scheduled", KYIV_AND_LA, quiet_hours=_quiet_window_around_now()
+)
+quiet_skipped = _quiet_send(
+    "cascade_quiet_skipped",
+    KYIV_AND_LA,
+    quiet_hours=_quiet_window_around_now(),
+    quiet_hours_policy="skip",
+)
+# Eight allowed hours a day: the sixteen zones of a Russian mobile (UTC+2 to UTC+12) share none.
+quiet_russian = _quiet_send(
+    "cascade_quiet_russian", [RUSSIAN_PROMO], quiet_hours=("18:00", "10:00")
+)
+quiet_russian_moscow = _quiet_send(
+    "cascade_quiet_russian_moscow",
+    [RUSSIAN_PROMO],
+    quiet_hours=("18:00", "10:00"),
+    quiet_hours_zones={"7": "Europe/Moscow"},
+)
 
 
 def _retrying(dag_id: str, on_uncertain: str) -> DAG:
@@ -286,6 +360,10 @@ mysql_outbox = _db_outbox("mysql")
 # One request at a time: the sandbox's fault script then hits a known batch.
 postgres_outbox_serial = _db_outbox("postgres", "_serial", max_in_flight=1)
 mysql_outbox_serial = _db_outbox("mysql", "_serial", max_in_flight=1)
+# Opt-outs in a table of the same database, repeated numbers sent once.
+_GUARDS = {"dedupe": "phone", "suppress_sql": "SELECT phone FROM cascade_optouts", "batch_size": 4}
+postgres_guarded = _db_outbox("postgres", "_guarded", **_GUARDS)
+mysql_guarded = _db_outbox("mysql", "_guarded", **_GUARDS)
 
 
 # A 20,000-message campaign, offloaded, whose delivery is estimated from 400 look-ups.

@@ -147,6 +147,31 @@ def test_a_retry_after_a_mid_campaign_failure_sends_each_row_once(database, sand
     assert outbox_state(database) == (5_000, 5_000)
 
 
+def test_opted_out_and_repeated_numbers_are_neither_sent_nor_marked(database, sandbox):
+    fill(database, 12, **{"5": {"to_phone": "+380670000001"}, "9": {"to_phone": "+380670000001"}})
+    hook = _hook(database)
+    hook.run("DROP TABLE IF EXISTS cascade_optouts")
+    hook.run("CREATE TABLE cascade_optouts (phone VARCHAR(32))")
+    try:
+        hook.insert_rows(
+            "cascade_optouts", [("+380 67 000 0003",), ("380670000007",)], target_fields=["phone"]
+        )
+        dag = dags.postgres_guarded if database == "postgres" else dags.mysql_guarded
+        dag_run, _ = run(dag)
+    finally:
+        hook.run("DROP TABLE cascade_optouts")
+    assert dag_run.state == DagRunState.SUCCESS
+    value = xcom(dag_run, "send")
+    assert value["suppressed"] == 2 and sorted(value["suppressed_ids"]) == ["3", "7"]
+    assert [d["tracking_id"] for d in value["duplicates"]] == ["5", "9"]
+    sent = {"1", "2", "4", "6", "8", "10", "11", "12"}
+    assert {m["tracking_id"] for m in sandbox.messages()} == sent and value["sent"] == len(sent)
+    unmarked = hook.get_records(
+        "SELECT id FROM cascade_outbox WHERE message_id IS NULL ORDER BY id"
+    )
+    assert [row_id for (row_id,) in unmarked] == [3, 5, 7, 9]
+
+
 def test_driver_types_are_mapped_or_named(database, sandbox):
     later = datetime.now(timezone.utc) + timedelta(hours=3)
     fill(
