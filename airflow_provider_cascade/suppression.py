@@ -120,6 +120,19 @@ def load_suppression(
     :raises CascadeValidationError: a number that cannot be read, named by its position
         (``suppress_phones[3]``, ``suppress_sql row 17``), masked; nothing is sent.
     """
+    if sql is not None and conn_id is None:
+        raise ValueError("suppress_sql= needs suppress_conn_id= (or sql_conn_id=)")
+    # Read in a frame of its own: a traceback that shows local variables (Airflow 3.0's
+    # does) then shows no number, only the masked problems raised here.
+    numbers, problems = _read(phones, sql, conn_id, parameters)
+    if problems:
+        raise CascadeValidationError(problems)
+    return numbers.seal()
+
+
+def _read(
+    phones: Iterable[Any], sql: str | None, conn_id: str | None, parameters: Any
+) -> tuple[PhoneSet, list[Problem]]:
     numbers = PhoneSet()
     problems: list[Problem] = []
     unreadable = 0
@@ -147,22 +160,18 @@ def load_suppression(
 
     for position, value in enumerate(phones):
         take(value, f"suppress_phones[{position}]", "suppress_phones")
-    if sql is not None:
-        if conn_id is None:
-            raise ValueError("suppress_sql= needs suppress_conn_id= (or sql_conn_id=)")
+    if sql is not None and conn_id is not None:
         from airflow_provider_cascade.sources import first_column
 
         for row, (column, value) in enumerate(first_column(conn_id, sql, parameters), start=1):
             take(value, f"suppress_sql row {row}", column)
-    if problems:
-        if unreadable > len(problems):
-            problems.append(
-                Problem(
-                    "suppression",
-                    "suppression",
-                    f"... and {unreadable - len(problems)} more unreadable number(s)",
-                    "INVALID_SUPPRESSED_PHONE",
-                )
+    if unreadable > len(problems):
+        problems.append(
+            Problem(
+                "suppression",
+                "suppression",
+                f"... and {unreadable - len(problems)} more unreadable number(s)",
+                "INVALID_SUPPRESSED_PHONE",
             )
-        raise CascadeValidationError(problems)
-    return numbers.seal()
+        )
+    return numbers, problems

@@ -353,8 +353,11 @@ class CascadeSendOperator(BaseOperator):
         from airflow_provider_cascade.sources import as_message_list
         from airflow_provider_cascade.suppression import load_suppression
 
-        phones = [] if self.suppress_phones is None else as_message_list(self.suppress_phones)
-        numbers = load_suppression(phones, sql=self.suppress_sql, conn_id=self.suppress_conn_id)
+        numbers = load_suppression(
+            as_message_list(self.suppress_phones or []),
+            sql=self.suppress_sql,
+            conn_id=self.suppress_conn_id,
+        )
         self.log.info("Suppressing %d number(s)", len(numbers))
         return numbers
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sqlite3
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -41,9 +42,10 @@ def outbox_db(tmp_path, monkeypatch) -> Path:
     return path
 
 
-def test_the_eight_examples_are_there():
+def test_the_nine_examples_are_there():
     assert EXAMPLES == [
         "failure_alerts",
+        "guarded_campaign",
         "large_campaign_mapped",
         "order_confirmations",
         "otp_flashcall",
@@ -132,3 +134,99 @@ def test_failure_alert_pages_when_the_task_fails(sandbox, outbox_db):
     assert dag_run.state == DagRunState.FAILED
     assert tis["check_stock"].state == TaskInstanceState.FAILED
     assert sorted(m["to_phone"] for m in sandbox.messages()) == ["+380501110001", "+380671110002"]
+
+
+class _Reviewer:
+    """The person who answers the approval step (as Airflow's API gets them from a token)."""
+
+    def get_id(self) -> str:
+        return "campaign-owner"
+
+    def get_name(self) -> str:
+        return "Campaign Owner"
+
+
+def _answer_when_asked(dag_id: str, choice: str, asked: dict[str, str], stop: threading.Event):
+    """Wait for the approval step to park in AWAITING_INPUT, note what it shows, and answer
+    it through the same function as Airflow's REST API (PATCH .../hitlDetails)."""
+    from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
+    from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
+    from airflow.models.hitl import HITLDetail
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    while not stop.wait(0.5):
+        with create_session() as session:
+            ti = (
+                session.query(TaskInstance)
+                .filter_by(dag_id=dag_id, task_id="approve", state=TaskInstanceState.AWAITING_INPUT)
+                .one_or_none()
+            )
+            if ti is None:
+                continue
+            detail = session.query(HITLDetail).filter_by(ti_id=ti.id).one()
+            asked["subject"], asked["body"] = detail.subject, detail.body or ""
+            update_hitl_detail(
+                dag_id=dag_id,
+                dag_run_id=ti.run_id,
+                task_id="approve",
+                update_hitl_detail_payload=UpdateHITLDetailPayload(chosen_options=[choice]),
+                user=_Reviewer(),
+                session=session,
+                map_index=-1,
+            )
+            return
+
+
+def _run_answered(choice: str):
+    dag = load("guarded_campaign")
+    asked: dict[str, str] = {}
+    stop = threading.Event()
+    answerer = threading.Thread(
+        target=_answer_when_asked, args=(dag.dag_id, choice, asked, stop), daemon=True
+    )
+    answerer.start()
+    try:
+        dag_run, tis = run(dag)
+    finally:
+        stop.set()
+        answerer.join(timeout=10)
+    return dag_run, tis, asked
+
+
+@pytest.mark.compat("approval")
+def test_a_person_approves_the_dry_runs_summary_then_the_campaign_goes(sandbox, outbox_db):
+    dag_run, tis, asked = _run_answered("Approve")
+    assert dag_run.state == DagRunState.SUCCESS, {t: ti.state for t, ti in tis.items()}
+    plan = xcom(dag_run, "dry_run")
+    # 100 customers: 10 and 20 opted out, 96-100 share a number with 1-5.
+    assert (plan["sent"], plan["suppressed"], plan["forecast"]["duplicates"]) == (93, 2, 5)
+    assert plan["forecast"]["by_calling_code"] == {"380": 93}
+    # The approval step showed the summary the dry run computed.
+    assert asked["subject"] == "Send the winter promo?"
+    assert "**93 messages** would go out" in asked["body"]
+    assert "opted out (not sent): 2" in asked["body"]
+    assert "+380" not in asked["body"]
+    sent = xcom(dag_run, "send")
+    assert sent["sent"] == 93 and sandbox.stats()["accepted"] == 93
+    assert sorted(sent["suppressed_ids"]) == ["10", "20"]
+    with sqlite3.connect(outbox_db) as db:
+        unsent = db.execute("SELECT id FROM winter_outbox WHERE message_id IS NULL ORDER BY id")
+        assert [row for (row,) in unsent] == [10, 20, 96, 97, 98, 99, 100]
+
+
+@pytest.mark.compat("approval")
+def test_a_rejected_campaign_is_not_sent(sandbox, outbox_db):
+    _dag_run, tis, asked = _run_answered("Reject")
+    assert "body" in asked
+    assert tis["send"].state == TaskInstanceState.SKIPPED
+    assert sandbox.stats()["requests"] == 0
+
+
+@pytest.mark.compat("approval", supported=False)
+def test_without_an_approval_step_the_campaign_stops_after_its_dry_run(sandbox, outbox_db):
+    dag_run, tis = run(load("guarded_campaign"))
+    assert dag_run.state == DagRunState.SUCCESS
+    assert set(tis) == {"fill_outbox", "dry_run"}
+    assert xcom(dag_run, "dry_run")["sent"] == 93
+    assert sandbox.stats()["requests"] == 0
