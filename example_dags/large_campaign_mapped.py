@@ -79,6 +79,9 @@ def large_campaign_mapped() -> None:
         ),
         from_name="YourShop",
         message_type="promo",
+        # Three partitions send at once; each paces at a third of the connection's
+        # max_requests_per_second (the account's budget), with no arithmetic here.
+        max_active_tis_per_dagrun=3,
         # Past 10,000 messages a partition's id mapping goes here instead of XCom.
         results_path=RESULTS + "/{{ run_id }}/{{ ti.map_index }}.jsonl",
     ).expand(parameters=ranges)

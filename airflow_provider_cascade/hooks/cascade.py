@@ -76,6 +76,8 @@ class CascadeHook(BaseHook):
         ``False`` such a batch raises :class:`CascadeBatchInDoubtError` at once
         (at-most-once). A ``429`` and a refused connection are always retried: nothing
         was accepted.
+    :param budget_share: how many senders share the rate (mapped sends running at once):
+        this hook paces at ``max_requests_per_second / budget_share``.
     """
 
     conn_name_attr = "cascade_conn_id"
@@ -93,8 +95,11 @@ class CascadeHook(BaseHook):
         retry_wait: float = DEFAULT_RETRY_WAIT,
         max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT,
         resend_uncertain: bool = True,
+        budget_share: int = 1,
     ) -> None:
         super().__init__()
+        if budget_share < 1:
+            raise ValueError("budget_share must be 1 or more")
         if max_retries < 0:
             raise ValueError("max_retries must be 0 or more")
         if max_requests_per_second is not None and max_requests_per_second <= 0:
@@ -106,6 +111,7 @@ class CascadeHook(BaseHook):
         self.retry_wait = retry_wait
         self.max_retry_wait = max_retry_wait
         self.resend_uncertain = resend_uncertain
+        self.budget_share = budget_share
 
     # --- connection ---------------------------------------------------------------------
 
@@ -143,10 +149,16 @@ class CascadeHook(BaseHook):
         session.headers.update(self.config.headers)
         return session
 
+    @property
+    def rate(self) -> float:
+        """The requests per second this hook may make: the connection's (or the given)
+        ``max_requests_per_second``, divided by ``budget_share``."""
+        return self.config.max_requests_per_second / self.budget_share
+
     @cached_property
     def pacer(self) -> Pacer:
         """Spaces every request of this hook (sends and look-ups) under the rate."""
-        return Pacer(self.config.max_requests_per_second)
+        return Pacer(self.rate)
 
     def close(self) -> None:
         """Close the pooled connections (a new session is made if the hook is used again)."""

@@ -37,6 +37,7 @@ _HOOK_ARGUMENTS_OF_THE_OPERATOR = {
     "cascade_conn_id": "cascade_conn_id",
     "max_requests_per_second": "max_requests_per_second",
     "resend_uncertain": "on_uncertain",
+    "budget_share": "max_active_tis_per_dagrun",
 }
 _PREVIEW_HIDDEN = ("survey_options", WIRE_NAMES["survey_options"])
 _PREVIEW_PHONE = ("to_phone", WIRE_NAMES["to_phone"])
@@ -72,7 +73,9 @@ class CascadeSendOperator(BaseOperator):
     :param cascade_conn_id: the ``cascade`` connection.
     :param route: ``standard`` (every channel in turn) or ``tg_viber`` (Telegram and Viber first).
     :param batch_size: messages per request, 1 to 1,000 (default 1,000).
-    :param max_requests_per_second: client-side pacing; default the connection's (80).
+    :param max_requests_per_second: client-side pacing; default the connection's (80),
+        the account's budget: a mapped send divides it by the instances that can run at
+        once (``max_active_tis_per_dagrun``, or the mapped count when smaller).
     :param max_in_flight: requests in flight at once on the pooled session (default 8),
         so validating the next batch overlaps the network; pacing still applies.
     :param hook_params: more :class:`CascadeHook` arguments (``max_retries``,
@@ -289,14 +292,28 @@ class CascadeSendOperator(BaseOperator):
         from airflow_provider_cascade.exceptions import CascadeBatchInDoubtError
         from airflow_provider_cascade.hooks.cascade import CascadeHook
         from airflow_provider_cascade.ledger import SendLedger
+        from airflow_provider_cascade.partitions import sharing_the_budget
 
         settings = self._run_settings()
+        # A mapped send shares the account's budget with the instances running beside it.
+        share = 1
+        if self.max_requests_per_second is None:
+            share = sharing_the_budget(context, self.max_active_tis_per_dagrun)
         hook = CascadeHook(
             self.cascade_conn_id,
             max_requests_per_second=self.max_requests_per_second,
             resend_uncertain=settings.resend_uncertain,
+            budget_share=share,
             **self.hook_params,
         )
+        if share > 1 and not settings.dry_run:
+            self.log.info(
+                "Pacing at %.1f requests/s: the connection's %.0f/s shared by %d mapped "
+                "instances running at once",
+                hook.rate,
+                hook.config.max_requests_per_second,
+                share,
+            )
         if settings.dry_run or not self.durable:
             ledger = SendLedger(None)
         else:

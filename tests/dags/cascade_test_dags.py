@@ -472,3 +472,21 @@ with DAG("cascade_track_scheduled", schedule=None, start_date=START) as track_sc
         poke_interval=0.3,
         timeout=60,
     )
+
+
+# Three partitions, two at a time: each paces at half the connection's budget.
+with DAG("cascade_mapped_budget", schedule=None, start_date=START) as mapped_budget:
+    CascadeSendOperator.partial(
+        task_id="send_partition",
+        from_name="Shop",
+        message_type="transaction",
+        max_active_tis_per_dagrun=2,
+    ).expand(
+        messages=[
+            [
+                {"tracking_id": f"p{p}-{n}", "to_phone": f"+38050{p}{n:06d}", "text": "Hi"}
+                for n in range(5)
+            ]
+            for p in range(3)
+        ]
+    )

@@ -10,6 +10,7 @@ from airflow.models.renderedtifields import RenderedTaskInstanceFields
 from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState, TaskInstanceState
 
+from airflow_provider_cascade.constants import DEFAULT_MAX_REQUESTS_PER_SECOND
 from airflow_provider_cascade.results import CascadeSendResult
 from tests.airflow_runs import run, xcom
 from tests.dags import cascade_test_dags as dags
@@ -241,3 +242,12 @@ def test_dedupe_sends_one_message_per_number_and_marks_only_those(sandbox, outbo
     )
     unsent = db.execute("SELECT id FROM outbox WHERE message_id IS NULL ORDER BY id").fetchall()
     assert unsent == [(4,), (7,), (9,)]
+
+
+def test_mapped_sends_share_the_connections_budget(sandbox, logs):
+    dag_run, _ = run(dags.mapped_budget)
+    assert dag_run.state == DagRunState.SUCCESS
+    assert sandbox.stats()["accepted"] == 15
+    rate = DEFAULT_MAX_REQUESTS_PER_SECOND  # the sandbox connection sets none
+    shared = f"Pacing at {rate / 2:.1f} requests/s: the connection's {rate:.0f}/s shared by 2"
+    assert logs().count(shared) == 3
