@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "installing into $(VENV) (log: $(INSTALL_LOG))..."
 	@$(PYTHON) -m venv $(VENV) $(QUIETLY)
 	@$(PY) -m pip install -q --upgrade pip $(QUIETLY)
-	@$(PY) -m pip install -q -e ".[test]" $(QUIETLY)
+	@$(PY) -m pip install -q -e ".[test,cluster]" $(QUIETLY)
 	touch $@
 
 install: $(VENV)/.installed

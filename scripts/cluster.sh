@@ -10,6 +10,9 @@
 #                                shell that evals them talks to this deployment
 #   scripts/cluster.sh workers   each Celery worker's PID, one a line (each leads its own
 #                                process group: its pool and the tasks it runs)
+#   scripts/cluster.sh restart-workers
+#                                start again any worker that died (a test killed it), and
+#                                return once both are registered
 #   scripts/cluster.sh down      stop everything it started, drop its database (idempotent)
 #
 # DAGs come from CASCADE_CLUSTER_DAGS (default example_dags/). Every AIRFLOW_CONN_* and
@@ -70,7 +73,16 @@ write_env() {
     local pg="postgres@127.0.0.1:5432/$DB_NAME"
     local sandbox_url="http://127.0.0.1:$SANDBOX_PORT"
     local conn
-    conn=${AIRFLOW_CONN_CASCADE_DEFAULT:-$("$PY" -c "import json, sys; print(json.dumps({'conn_type': 'cascade', 'host': sys.argv[1], 'password': sys.argv[2]}))" "$sandbox_url" "$api_key")}
+    # The sandbox stands for the account: its --rate-limit is the connection's budget.
+    conn=${AIRFLOW_CONN_CASCADE_DEFAULT:-$("$PY" - "$sandbox_url" "$api_key" "${CASCADE_SANDBOX_ARGS-}" <<'PYTHON'
+import argparse, json, shlex, sys
+parser = argparse.ArgumentParser(add_help=False)
+parser.add_argument("--rate-limit", type=float)
+known, _ = parser.parse_known_args(shlex.split(sys.argv[3]))
+extra = {} if known.rate_limit is None else {"max_requests_per_second": known.rate_limit}
+print(json.dumps({"conn_type": "cascade", "host": sys.argv[1], "password": sys.argv[2], "extra": extra}))
+PYTHON
+)}
     {
         echo "export AIRFLOW_HOME=$(printf %q "$CLUSTER/home")"
         echo "export CASCADE_CLUSTER_DAGS=$(printf %q "$dags")"
@@ -158,6 +170,30 @@ sandbox_answers() {
     grep -q "^Cascade sandbox listening on " "$CLUSTER/logs/sandbox.log"
 }
 
+start_worker() {
+    local worker=${WORKERS[$1]}
+    # Its own name (task instances say which worker ran them) and log server port.
+    start "$worker" env CASCADE_WORKER_NAME="$worker" PYTHONPATH="$ROOT/scripts" \
+        AIRFLOW__CORE__HOSTNAME_CALLABLE=cluster_helpers.worker_hostname \
+        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=$((8795 + $1)) \
+        "$AIRFLOW" celery worker --concurrency 2 --celery-hostname "$worker@%h"
+}
+
+restart_workers() {
+    load_env
+    for number in "${!WORKERS[@]}"; do
+        local pidfile="$CLUSTER/pids/${WORKERS[$number]}.pid"
+        if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+            kill -KILL -- "-$(cat "$pidfile")" 2>/dev/null || true  # what is left of it
+            mv "$CLUSTER/logs/${WORKERS[$number]}.log" \
+                "$CLUSTER/logs/${WORKERS[$number]}.$(date +%s).log"
+            start_worker "$number"
+        fi
+    done
+    wait_for "the workers ${WORKERS[*]}" "$PY" "$ROOT/scripts/cluster_helpers.py" \
+        workers-ready "${WORKERS[@]}"
+}
+
 up() {
     down  # whatever an earlier `up` left
     ensure_services
@@ -178,14 +214,8 @@ up() {
     start scheduler "$AIRFLOW" scheduler
     start dag-processor "$AIRFLOW" dag-processor
     start triggerer "$AIRFLOW" triggerer
-    local port=8795
-    for worker in "${WORKERS[@]}"; do
-        # Its own name (task instances say which worker ran them) and log server port.
-        start "$worker" env CASCADE_WORKER_NAME="$worker" PYTHONPATH="$ROOT/scripts" \
-            AIRFLOW__CORE__HOSTNAME_CALLABLE=cluster_helpers.worker_hostname \
-            AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=$port \
-            "$AIRFLOW" celery worker --concurrency 2 --celery-hostname "$worker@%h"
-        port=$((port + 1))
+    for number in "${!WORKERS[@]}"; do
+        start_worker "$number"
     done
     wait_for "the sandbox on $CASCADE_SANDBOX_URL" sandbox_answers
     wait_for "the API server on port $API_PORT" api_answers
@@ -229,10 +259,11 @@ down() {
 case "${1-}" in
     up) up ;;
     down) down ;;
+    restart-workers) restart_workers ;;
     env) load_env; cat "$CLUSTER/env.sh" ;;
     workers)
         load_env
         for worker in "${WORKERS[@]}"; do cat "$CLUSTER/pids/$worker.pid"; done
         ;;
-    *) echo "usage: scripts/cluster.sh up|env|workers|down" >&2; exit 2 ;;
+    *) echo "usage: scripts/cluster.sh up|env|workers|restart-workers|down" >&2; exit 2 ;;
 esac

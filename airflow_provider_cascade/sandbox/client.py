@@ -31,7 +31,9 @@ SANDBOX_API_KEY = "sandbox-api-key"
 class Sandbox:
     """A running sandbox server (a child process) and a small client for its controls."""
 
-    def __init__(self, process: subprocess.Popen[bytes], url: str, api_key: str, log: Path) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes] | None, url: str, api_key: str, log: Path | None
+    ) -> None:
         self.process = process
         self.url = url
         self.api_key = api_key
@@ -88,8 +90,16 @@ class Sandbox:
         process.kill()
         raise RuntimeError(f"the sandbox did not start:\n{log.read_text(errors='replace')}")
 
+    @classmethod
+    def attach(cls, url: str, api_key: str) -> Sandbox:
+        """A client for a sandbox another process runs (``scripts/cluster.sh``'s);
+        :meth:`stop` then only closes the client."""
+        return cls(None, url.rstrip("/"), api_key, None)
+
     def stop(self) -> None:
         self._control.close()
+        if self.process is None or self.log_path is None:
+            return
         if self.process.poll() is None:
             self.process.terminate()
             try:

@@ -238,6 +238,7 @@ track_many_deferred = _send_and_track(
     "cascade_track_many_deferred",
     count=2_000,
     deferrable=True,
+    timeout=180,  # seconds in a quiet run; room for a loaded CI machine
     max_requests_per_second=400,
     results_path="file:///tmp/cascade-test-results/{{ run_id }}/delivery.jsonl",
     xcom_inline_limit=100_000,

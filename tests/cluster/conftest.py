@@ -1,0 +1,165 @@
+"""The real deployment the cluster tests run on: scripts/cluster.sh, started once a session.
+
+Skipped with the reason where Redis or PostgreSQL do not answer (a laptop); CI sets
+CASCADE_REQUIRE_DATABASES=1, which makes a missing service a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_cascade.sandbox.client import Sandbox
+
+REPO = Path(__file__).resolve().parents[2]
+HARNESS = REPO / "scripts" / "cluster.sh"
+DAGS = Path(__file__).resolve().parent / "dags"
+DATABASE = "cascade_cluster"  # the harness's own; dropped by `down`
+DATA_CONN = {
+    "conn_type": "postgres",
+    "host": "127.0.0.1",
+    "port": 5432,
+    "login": "postgres",
+    "schema": DATABASE,
+}
+SANDBOX_ARGS = "--rate-limit 40 --delivery-seconds 1"
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Cluster:
+    """The running deployment, as a user's shell sees it after ``eval "$(cluster.sh env)"``."""
+
+    env: dict[str, str]
+    sandbox: Sandbox
+
+    def airflow(self, *args: str) -> str:
+        done = subprocess.run(
+            [str(REPO / ".venv" / "bin" / "airflow"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        return done.stdout
+
+    def trigger(self, dag_id: str) -> str:
+        """``airflow dags trigger``; the run id."""
+        out = self.airflow("dags", "trigger", dag_id, "-o", "json")
+        # Airflow's own warnings come first on stdout; the run is the JSON line.
+        [line] = [line for line in out.splitlines() if line.startswith("[{")]
+        return str(json.loads(line)[0]["dag_run_id"])
+
+    def wait(self, dag_id: str, run_id: str, timeout: float = 240) -> str:
+        """The run's final state."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.run_state(dag_id, run_id)
+            if state in ("success", "failed"):
+                return state
+            time.sleep(2)
+        raise AssertionError(f"{dag_id} {run_id} still {state} after {timeout} s")
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        [state] = self.sql(
+            "SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", (dag_id, run_id)
+        )[0]
+        return str(state)
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        rows = self.sql(
+            "SELECT task_id, map_index, state, hostname, try_number FROM task_instance"
+            " WHERE dag_id = %s AND run_id = %s ORDER BY task_id, map_index",
+            (dag_id, run_id),
+        )
+        names = ("task_id", "map_index", "state", "hostname", "try_number")
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def tries(self, dag_id: str, run_id: str, task_id: str) -> list[dict[str, Any]]:
+        """Every try of a task, earlier ones from the history table, with its worker."""
+        rows = self.sql(
+            "SELECT try_number, state, hostname FROM task_instance_history"
+            " WHERE dag_id = %s AND run_id = %s AND task_id = %s"
+            " UNION ALL SELECT try_number, state, hostname FROM task_instance"
+            " WHERE dag_id = %s AND run_id = %s AND task_id = %s ORDER BY 1",
+            (dag_id, run_id, task_id) * 2,
+        )
+        return [dict(zip(("try_number", "state", "hostname"), row, strict=True)) for row in rows]
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
+        [(value,)] = self.sql(
+            "SELECT value FROM xcom WHERE dag_id = %s AND run_id = %s AND task_id = %s"
+            " AND map_index = %s AND key = 'return_value'",
+            (dag_id, run_id, task_id, map_index),
+        )
+        return value if not isinstance(value, str) else json.loads(value)
+
+    def sql(self, query: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        import psycopg2
+
+        conn = psycopg2.connect(host="127.0.0.1", user="postgres", dbname=DATABASE)
+        try:
+            with conn, conn.cursor() as cursor:
+                cursor.execute(query, parameters)
+                return cursor.fetchall() if cursor.description else []
+        finally:
+            conn.close()
+
+    def workers(self) -> dict[str, int]:
+        """Worker name -> the PID ``scripts/cluster.sh workers`` gives for it."""
+        out = subprocess.run(
+            ["bash", str(HARNESS), "workers"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        return {f"worker-{n}": int(pid) for n, pid in enumerate(out, start=1)}
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    missing = [name for name, port in (("PostgreSQL", 5432), ("Redis", 6379)) if not _answers(port)]
+    if missing and not os.environ.get("CASCADE_REQUIRE_DATABASES"):
+        pytest.skip(f"the cluster tests need {' and '.join(missing)} on 127.0.0.1")
+    env = {
+        **os.environ,
+        "CASCADE_CLUSTER_DAGS": str(DAGS),
+        "CASCADE_SANDBOX_ARGS": SANDBOX_ARGS,
+        "AIRFLOW_CONN_CASCADE_CLUSTER_PG": json.dumps(DATA_CONN),
+    }
+    # The tests' own Airflow settings (a private SQLite home) are not the deployment's.
+    for name in [n for n in env if n.startswith("AIRFLOW__") or n == "AIRFLOW_HOME"]:
+        del env[name]
+    env.pop("AIRFLOW_CONN_CASCADE_DEFAULT", None)
+    subprocess.run(["bash", str(HARNESS), "up"], env=env, check=True, timeout=600)
+    try:
+        exports = subprocess.run(
+            ["bash", "-c", f'eval "$(bash {shlex.quote(str(HARNESS))} env)" && env -0'],
+            env=env,
+            capture_output=True,
+            check=True,
+        ).stdout.decode()
+        shell = dict(item.split("=", 1) for item in exports.split("\0") if "=" in item)
+        sandbox = Sandbox.attach(shell["CASCADE_SANDBOX_URL"], shell["CASCADE_SANDBOX_API_KEY"])
+        yield Cluster(shell, sandbox)
+    finally:
+        subprocess.run(["bash", str(HARNESS), "down"], env=env, check=False, timeout=120)

@@ -1,0 +1,148 @@
+"""The DAGs tests/cluster runs on the real deployment (scripts/cluster.sh, Celery workers).
+
+Connections come from the harness: ``cascade_default`` (its sandbox) and
+``cascade_cluster_pg`` (PostgreSQL, set by the tests and passed to every process).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.providers.common.compat.sdk import dag, task
+from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+from airflow_provider_cascade.notifications.cascade import CascadeNotifier
+from airflow_provider_cascade.operators.cascade import CascadeSendOperator
+from airflow_provider_cascade.sensors.cascade import CascadeDeliverySensor
+
+DB = "cascade_cluster_pg"
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+MARK_SENT = (
+    "UPDATE {table} SET message_id = %(message_id)s, sent_at = %(sent_at)s"
+    " WHERE id = %(tracking_id)s"
+)
+OUTBOX_SELECT = "SELECT id, to_phone, text FROM cluster_outbox WHERE message_id IS NULL ORDER BY id"
+FAST_RETRIES = {"retry_wait": 0.2, "max_retries": 1}
+
+
+def _hook() -> DbApiHook:
+    from airflow.providers.common.compat.sdk import BaseHook
+
+    hook = BaseHook.get_connection(DB).get_hook()
+    assert isinstance(hook, DbApiHook)
+    return hook
+
+
+@dag(schedule=None, start_date=START, catchup=False, max_active_runs=1)
+def cluster_mapped_campaign() -> None:
+    """60,000 rows of ``cluster_audience`` in 6 partitions; 3 send at once, each at a
+    third of the connection's budget."""
+
+    @task
+    def partitions() -> list[dict[str, int]]:
+        low, high = _hook().get_first("SELECT MIN(id), MAX(id) FROM cluster_audience")
+        step = (high - low + 1) // 6
+        return [{"low": low + n * step, "high": low + (n + 1) * step - 1} for n in range(6)]
+
+    CascadeSendOperator.partial(
+        task_id="send_partition",
+        sql=(
+            "SELECT id, to_phone, text FROM cluster_audience"
+            " WHERE id BETWEEN %(low)s AND %(high)s AND message_id IS NULL ORDER BY id"
+        ),
+        sql_conn_id=DB,
+        mark_sent_sql=MARK_SENT.format(table="cluster_audience"),
+        from_name="Shop",
+        message_type="promo",
+        batch_size=50,
+        max_active_tis_per_dagrun=3,
+    ).expand(parameters=partitions())
+
+
+def _killable(dag_id: str, on_uncertain: str):
+    @dag(dag_id=dag_id, schedule=None, start_date=START, catchup=False)
+    def killable() -> None:
+        """3,000 outbox rows in batches of 100, slowly (the sandbox's latency): a worker is
+        killed mid-send, and the scheduler's retry finishes on the other one."""
+        CascadeSendOperator(
+            task_id="send",
+            sql=OUTBOX_SELECT,
+            sql_conn_id=DB,
+            mark_sent_sql=MARK_SENT.format(table="cluster_outbox"),
+            from_name="Shop",
+            message_type="promo",
+            batch_size=100,
+            max_in_flight=2,
+            on_uncertain=on_uncertain,
+            retries=1,
+            retry_delay=timedelta(seconds=0),
+        )
+
+    return killable()
+
+
+cluster_killed_skip = _killable("cluster_killed_skip", "skip")
+cluster_killed_resend = _killable("cluster_killed_resend", "resend")
+
+
+@dag(schedule=None, start_date=START, catchup=False)
+def cluster_retried_by_scheduler() -> None:
+    """A batch answered 500 until the hook gives up: the task fails, the scheduler retries."""
+    CascadeSendOperator(
+        task_id="send",
+        sql=OUTBOX_SELECT,
+        sql_conn_id=DB,
+        mark_sent_sql=MARK_SENT.format(table="cluster_outbox"),
+        from_name="Shop",
+        message_type="promo",
+        batch_size=100,
+        max_in_flight=1,
+        hook_params=FAST_RETRIES,
+        retries=1,
+        retry_delay=timedelta(seconds=0),
+    )
+
+
+@dag(schedule=None, start_date=START, catchup=False)
+def cluster_deferred_delivery() -> None:
+    """Twenty messages, then their delivery awaited in the triggerer."""
+    send = CascadeSendOperator(
+        task_id="send",
+        messages=[
+            {"tracking_id": f"deferred-{n}", "to_phone": f"+38050{n:07d}", "text": "Hi"}
+            for n in range(1, 21)
+        ],
+        from_name="Shop",
+        message_type="transaction",
+    )
+    CascadeDeliverySensor(
+        task_id="wait_for_delivery",
+        send_result=send.output,
+        deferrable=True,
+        poke_interval=1,
+        timeout=300,
+    )
+
+
+@dag(schedule=None, start_date=START, catchup=False)
+def cluster_paged_failure() -> None:
+    """A task that fails; its on_failure_callback pages the on-call phone."""
+
+    @task(
+        on_failure_callback=CascadeNotifier(
+            to_phones=["+380501110001"],
+            text="Airflow: {{ dag.dag_id }}.{{ ti.task_id }} failed (try {{ ti.try_number }}).",
+            from_name="Airflow",
+        )
+    )
+    def check_stock() -> None:
+        raise RuntimeError("stock feed is 6 hours old")
+
+    check_stock()
+
+
+cluster_mapped_campaign()
+cluster_retried_by_scheduler()
+cluster_deferred_delivery()
+cluster_paged_failure()
