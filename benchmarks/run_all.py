@@ -60,6 +60,7 @@ def main() -> None:
             run("memory.py", "--source", "postgres"),
         ),
         ("5. DAG-parse cost", run("parse_cost.py")),
+        ("6. A 10,000,000-number suppression set", run("suppression_memory.py")),
     ]
     command = "make bench" + (" BENCH_ARGS=--large" if args.large else "")
     lines = [

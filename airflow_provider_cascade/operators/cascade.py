@@ -111,7 +111,7 @@ class CascadeSendOperator(BaseOperator):
         the same order).
     :param suppress_sql: a query whose first column holds numbers never to send to
         (opt-outs, complaints, legal holds), streamed into a compact set (10,000,000
-        numbers take about 85 MB); run on ``suppress_conn_id``. Templated.
+        numbers take about 110 MB); run on ``suppress_conn_id``. Templated.
     :param suppress_conn_id: the SQL connection of ``suppress_sql`` (default ``sql_conn_id``).
     :param suppress_phones: more numbers never to send to. Templated. Numbers of both are
         compared as E.164 (``+380 50 123 45 67``, ``00380501234567`` and ``380501234567``
