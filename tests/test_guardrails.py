@@ -15,6 +15,7 @@ from airflow_provider_cascade.exceptions import CascadeValidationError
 from airflow_provider_cascade.forecast import sms_parts
 from airflow_provider_cascade.ledger import SendLedger
 from airflow_provider_cascade.quiet_hours import QuietHours
+from airflow_provider_cascade.results import CascadeSendResult
 from airflow_provider_cascade.settings import CampaignSettings
 from airflow_provider_cascade.sources import ListSource
 from airflow_provider_cascade.suppression import PhoneSet, e164_digits, load_suppression
@@ -167,3 +168,23 @@ def test_a_message_moved_past_thirty_days_is_rejected_with_its_rule():
 
 def test_time_objects_work_as_well_as_text():
     assert QuietHours.of((time(21), time(8))).label == "21:00-08:00"
+
+
+def test_suppressed_ids_are_offloaded_with_the_rest_and_loaded_back(tmp_path):
+    messages = [make_message(n) for n in range(1, 31)]
+    suppressed = {e164_digits(m["to_phone"]) for m in messages[::3]}  # 10 of them
+    settings = CampaignSettings(xcom_inline_limit=5, results_path=f"file://{tmp_path}/r.jsonl")
+    campaign = Campaign(
+        FakeSender(),
+        SendLedger(None),
+        settings,
+        logging.getLogger("test"),
+        suppression=PhoneSet(n for n in suppressed if n is not None).seal(),
+    )
+    result = campaign.run(ListSource(messages))
+    xcom = result.to_xcom()
+    assert (xcom["sent"], xcom["suppressed"]) == (20, 10)
+    assert xcom["messages"] is None and xcom["suppressed_ids"] is None
+    loaded = CascadeSendResult.load(xcom)
+    assert sorted(loaded.suppressed_ids or []) == sorted(m["tracking_id"] for m in messages[::3])
+    assert len(loaded.messages or []) == 20 and len(list(loaded.iter_messages())) == 20
