@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BatchSender", "Campaign", "CampaignSettings", "OnInvalid", "OnUncertain", "WriteBack"]
 
+#: The most points the result's timeline keeps.
+TIMELINE_POINTS = 100
 #: The rejection brake looks at the share only once this many messages were checked.
 BRAKE_AFTER = 100
 
@@ -443,6 +445,10 @@ class Campaign:
         self.result.sent += messages
         self.result.batches += batches
         self._progress.update(self.result.sent)
+        timeline = self.result.timeline
+        timeline.append([round(time.monotonic() - self._progress.started, 3), self.result.sent])
+        if len(timeline) > TIMELINE_POINTS:  # every other point, the first and last kept
+            timeline[:] = [*timeline[:-1:2], timeline[-1]]
 
     def _finish(self) -> CascadeSendResult:
         """The result: ids inline up to the limit, else written to ``results_path``."""

@@ -121,4 +121,11 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "notifications": ["airflow_provider_cascade.notifications.cascade.CascadeNotifier"],
+        # The "Cascade" views of a task instance and a run (Airflow 3.1+).
+        "plugins": [
+            {
+                "name": "cascade",
+                "plugin-class": "airflow_provider_cascade.plugins.cascade.CascadePlugin",
+            }
+        ],
     }

@@ -76,6 +76,8 @@ class CascadeSendResult:
     :param held: with ``quiet_hours``: messages not sent, each ``{"tracking_id", "reason"}``
         (inside quiet hours with ``quiet_hours_policy="skip"``, or no time zone to go by).
     :param rescheduled: messages whose ``scheduled_sent`` quiet hours moved to the window's end.
+    :param timeline: ``[seconds since the send started, messages sent]`` after each batch,
+        thinned to at most 100 points (the UI view's chart).
     :param forecast: a dry run's summary: ``by_type``, ``by_calling_code``, ``sms``
         (``gsm7_messages``, ``ucs2_messages``, ``parts`` if each fell back to SMS), and what
         each guardrail would do (``scheduled_by_quiet_hours``, ``suppressed``,
@@ -97,6 +99,7 @@ class CascadeSendResult:
     held: list[dict[str, str]] = field(default_factory=list)
     rescheduled: int = 0
     forecast: dict[str, Any] | None = None
+    timeline: list[list[float]] = field(default_factory=list)
 
     def to_xcom(self) -> dict[str, Any]:
         """The JSON-serialisable dict pushed as the task's return value."""
@@ -116,6 +119,7 @@ class CascadeSendResult:
             "held": self.held,
             "rescheduled": self.rescheduled,
             "forecast": self.forecast,
+            "timeline": self.timeline,
         }
 
     @classmethod

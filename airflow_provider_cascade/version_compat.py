@@ -19,7 +19,9 @@ def get_base_airflow_version_tuple() -> tuple[int, int, int]:
 _AIRFLOW_VERSION = get_base_airflow_version_tuple()
 
 AIRFLOW_V_3_0_PLUS: bool = _AIRFLOW_VERSION >= (3, 0, 0)
+#: The UI shows plugin views (``fastapi_apps``, ``external_views``).
+AIRFLOW_V_3_1_PLUS: bool = _AIRFLOW_VERSION >= (3, 1, 0)
 #: Connection forms are read from ``conn-fields`` in the provider info (hooks not asked).
 AIRFLOW_V_3_2_PLUS: bool = _AIRFLOW_VERSION >= (3, 2, 0)
 
-__all__ = ["AIRFLOW_V_3_0_PLUS", "AIRFLOW_V_3_2_PLUS"]
+__all__ = ["AIRFLOW_V_3_0_PLUS", "AIRFLOW_V_3_1_PLUS", "AIRFLOW_V_3_2_PLUS"]

@@ -7,7 +7,9 @@
 #   scripts/cluster.sh up        start everything; return once the API server answers,
 #                                both workers are registered and the DAGs are parsed
 #   scripts/cluster.sh env       `export` lines: `.venv/bin/airflow dags trigger ...` in a
-#                                shell that evals them talks to this deployment
+#                                shell that evals them talks to this deployment; the UI
+#                                (http://127.0.0.1:28080) takes admin and
+#                                $CASCADE_CLUSTER_ADMIN_PASSWORD
 #   scripts/cluster.sh workers   each Celery worker's PID, one a line (each leads its own
 #                                process group: its pool and the tasks it runs)
 #   scripts/cluster.sh restart-workers
@@ -71,6 +73,9 @@ write_env() {
     secret=$("$PY" -c "import secrets; print(secrets.token_urlsafe(32))")
     api_key=${CASCADE_SANDBOX_API_KEY:-$("$PY" -c "import secrets; print(secrets.token_hex(16))")}
     local pg="postgres@127.0.0.1:5432/$DB_NAME"
+    local admin_password
+    admin_password=$("$PY" -c "import secrets; print(secrets.token_urlsafe(12))")
+    echo "{\"admin\": \"$admin_password\"}" > "$CLUSTER/passwords.json"
     local sandbox_url="http://127.0.0.1:$SANDBOX_PORT"
     local conn
     # The sandbox stands for the account: its --rate-limit is the connection's budget.
@@ -88,6 +93,8 @@ PYTHON
         echo "export CASCADE_CLUSTER_DAGS=$(printf %q "$dags")"
         echo "export CASCADE_SANDBOX_URL=$sandbox_url"
         echo "export CASCADE_SANDBOX_API_KEY=$api_key"
+        # The UI's one user: admin, with this password (Airflow's simple auth manager).
+        echo "export CASCADE_CLUSTER_ADMIN_PASSWORD=$admin_password"
         echo "export AIRFLOW_CONN_CASCADE_DEFAULT=$(printf %q "$conn")"
         # Defaults the caller's own AIRFLOW__* values override.
         while IFS='=' read -r name value; do
@@ -106,7 +113,9 @@ AIRFLOW__CORE__DAGS_FOLDER=$dags
 AIRFLOW__CORE__LOAD_EXAMPLES=False
 AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
 AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$API_PORT/execution/
-AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True
+AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=False
+AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin
+AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=$CLUSTER/passwords.json
 AIRFLOW__API__HOST=127.0.0.1
 AIRFLOW__API__PORT=$API_PORT
 AIRFLOW__API__SECRET_KEY=$secret

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_cascade.campaign import WriteBack
+    from airflow_provider_cascade.results import CascadeSendResult
     from airflow_provider_cascade.sources import Source
     from airflow_provider_cascade.suppression import PhoneSet
 
@@ -141,6 +142,10 @@ class CascadeSendOperator(BaseOperator):
         ``forecast`` (counts by type and calling code, SMS parts, what each guardrail would do).
         The ids alone are also pushed under the XCom key
         ``message_ids`` when inline. Read either form with ``CascadeSendResult.load``.
+    With ``outlets=[Asset(...)]``, each outlet's asset event carries the figures in its
+    ``extra``: ``sent``, ``rejected``, ``in_doubt``, ``suppressed``, ``route``,
+    ``dry_run``, ``results_path`` (never phones or texts).
+
     :raises CascadeValidationError: invalid input (``on_invalid="fail"``), an unreadable
         suppressed number, or a 400.
     :raises CascadeGuardrailError: ``max_messages`` or ``max_reject_ratio`` stopped it.
@@ -342,7 +347,29 @@ class CascadeSendOperator(BaseOperator):
                 hook.close()
         if result.messages is not None and not result.dry_run:
             context["ti"].xcom_push(key=MESSAGE_IDS_KEY, value=result.message_ids)
+        self._describe_outlets(context, result)
         return result.to_xcom()
+
+    def _describe_outlets(self, context: Context, result: CascadeSendResult) -> None:
+        """Put the send's figures in each outlet asset's event ``extra``, so that a DAG
+        scheduled on the asset starts its follow-up with them. Never phones or texts."""
+        events = context.get("outlet_events")
+        if not self.outlets or events is None:
+            return
+        figures: dict[str, Any] = {
+            "sent": result.sent,
+            "rejected": len(result.rejected),
+            "in_doubt": len(result.in_doubt),
+            "suppressed": result.suppressed,
+            "route": result.route,
+            "dry_run": result.dry_run,
+            "results_path": result.results_path,
+        }
+        for outlet in self.outlets:
+            try:
+                events[outlet].extra.update(figures)
+            except (KeyError, TypeError, AttributeError) as error:  # not an asset outlet
+                self.log.debug("No asset event for outlet %r: %s", outlet, error)
 
     @property
     def is_dry_run(self) -> bool:

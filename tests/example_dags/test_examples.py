@@ -42,8 +42,10 @@ def outbox_db(tmp_path, monkeypatch) -> Path:
     return path
 
 
-def test_the_nine_examples_are_there():
+def test_the_eleven_examples_are_there():
     assert EXAMPLES == [
+        "campaign_asset_consumer",
+        "campaign_asset_producer",
         "failure_alerts",
         "guarded_campaign",
         "large_campaign_mapped",
@@ -230,3 +232,26 @@ def test_without_an_approval_step_the_campaign_stops_after_its_dry_run(sandbox, 
     assert set(tis) == {"fill_outbox", "dry_run"}
     assert xcom(dag_run, "dry_run")["sent"] == 93
     assert sandbox.stats()["requests"] == 0
+
+
+def test_the_producer_puts_the_sends_figures_in_its_asset_event(sandbox, outbox_db):
+    dag_run, _ = run(load("campaign_asset_producer"))
+    assert dag_run.state == DagRunState.SUCCESS
+    from airflow.utils.session import create_session
+
+    try:
+        from airflow.models.asset import AssetEvent as Event
+    except ImportError:  # Airflow 2: datasets
+        from airflow.models.dataset import DatasetEvent as Event
+    with create_session() as session:
+        [event] = session.query(Event).filter_by(source_run_id=dag_run.run_id).all()
+        extra = dict(event.extra)
+    assert extra == {
+        "sent": 30,
+        "rejected": 0,
+        "in_doubt": 0,
+        "suppressed": 0,
+        "route": "standard",
+        "dry_run": False,
+        "results_path": None,
+    }

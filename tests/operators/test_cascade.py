@@ -107,6 +107,7 @@ def test_hook_is_paced_and_told_about_uncertain_batches(monkeypatch):
     assert created == {
         "max_requests_per_second": 5,
         "resend_uncertain": False,
+        "budget_share": 1,  # an explicit rate is taken as it is
         "max_retries": 2,
         "message_ids": [],
     }

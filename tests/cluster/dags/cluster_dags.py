@@ -7,9 +7,10 @@ Connections come from the harness: ``cascade_default`` (its sandbox) and
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pendulum
-from airflow.providers.common.compat.sdk import dag, task
+from airflow.providers.common.compat.sdk import Asset, dag, task
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 from airflow_provider_cascade.notifications.cascade import CascadeNotifier
@@ -142,6 +143,41 @@ def cluster_paged_failure() -> None:
     check_stock()
 
 
+#: What the producer's send updates, and the consumer is scheduled on.
+CAMPAIGN_ASSET = Asset("cascade://cluster/winter_promo")
+
+
+@dag(schedule=None, start_date=START, catchup=False)
+def cluster_asset_producer() -> None:
+    """A send whose outlet asset's event carries its figures."""
+    CascadeSendOperator(
+        task_id="send",
+        messages=[
+            {"tracking_id": f"asset-{n}", "to_phone": f"+38063{n:07d}", "text": "Sale"}
+            for n in range(1, 13)
+        ]
+        + [{"tracking_id": "asset-bad", "to_phone": "0630000000", "text": "Sale"}],
+        from_name="Shop",
+        message_type="promo",
+        on_invalid="skip",
+        outlets=[CAMPAIGN_ASSET],
+    )
+
+
+@dag(schedule=[CAMPAIGN_ASSET], start_date=START, catchup=False)
+def cluster_asset_consumer() -> None:
+    """Starts when the campaign was sent; returns the figures its event carried."""
+
+    @task
+    def follow_up(triggering_asset_events: Any = None) -> dict[str, Any]:
+        [event] = triggering_asset_events[CAMPAIGN_ASSET]
+        return dict(event.extra)
+
+    follow_up()
+
+
+cluster_asset_producer()
+cluster_asset_consumer()
 cluster_mapped_campaign()
 cluster_retried_by_scheduler()
 cluster_deferred_delivery()

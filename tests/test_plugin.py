@@ -1,0 +1,31 @@
+"""The UI plugin: registered where Airflow looks, empty where the UI has no plugin views."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+import pytest
+
+from airflow_provider_cascade.get_provider_info import get_provider_info
+from airflow_provider_cascade.plugins.cascade import CascadePlugin
+
+
+def test_the_plugin_is_declared_as_airflow_expects():
+    [declared] = get_provider_info()["plugins"]
+    assert declared["plugin-class"] == "airflow_provider_cascade.plugins.cascade.CascadePlugin"
+    [entry] = [e for e in entry_points(group="airflow.plugins") if e.name == "cascade"]
+    assert entry.load() is CascadePlugin
+
+
+@pytest.mark.compat("ui")
+def test_it_adds_a_tab_to_task_instances_and_runs():
+    destinations = {view["destination"]: view for view in CascadePlugin.external_views}
+    assert set(destinations) == {"task_instance", "dag_run"}
+    assert destinations["task_instance"]["href"].startswith("/cascade/ti/{DAG_ID}/{RUN_ID}/")
+    [mounted] = CascadePlugin.fastapi_apps
+    assert mounted["url_prefix"] == "/cascade"
+
+
+@pytest.mark.compat("ui", supported=False)
+def test_before_airflow_3_1_the_plugin_is_empty():
+    assert CascadePlugin.external_views == [] and CascadePlugin.fastapi_apps == []
