@@ -81,6 +81,8 @@ def timeline(points: Sequence[Sequence[float]], *, title: str, width: int = 640)
     height, left, bottom = 180, 60, 150
     if not points:
         return ""
+    if points[0][0] > 0:  # the line starts at the send's start, with nothing sent
+        points = [[0.0, 0.0], *points]
     last_t = max(point[0] for point in points) or 1.0
     last_n = max(point[1] for point in points) or 1.0
     coords = " ".join(
