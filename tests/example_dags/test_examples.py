@@ -234,6 +234,7 @@ def test_without_an_approval_step_the_campaign_stops_after_its_dry_run(sandbox, 
     assert sandbox.stats()["requests"] == 0
 
 
+@pytest.mark.compat("asset_events")
 def test_the_producer_puts_the_sends_figures_in_its_asset_event(sandbox, outbox_db):
     dag_run, _ = run(load("campaign_asset_producer"))
     assert dag_run.state == DagRunState.SUCCESS
