@@ -134,18 +134,19 @@ class CascadeSendOperator(BaseOperator):
         re-sends an accepted batch (Airflow 3.3+; the ``ResumableJobMixin`` convention).
         ``False``: no state-store writes, a retry sends everything again.
 
-    :return: (XCom) :class:`~airflow_provider_cascade.results.CascadeSendResult` as a dict:
-        ``route``, ``sent``, ``batches``, ``dry_run``, ``rejected``, ``in_doubt``,
-        ``messages`` (``{"message_id", "tracking_id"}`` in send order, or None when
-        offloaded), ``results_path``, and the guardrails' ``counted``, ``duplicates``,
-        ``suppressed``, ``suppressed_ids``, ``held``, ``rescheduled``; a dry run adds
-        ``forecast`` (counts by type and calling code, SMS parts, what each guardrail would do).
-        The ids alone are also pushed under the XCom key
-        ``message_ids`` when inline. Read either form with ``CascadeSendResult.load``.
     With ``outlets=[Asset(...)]``, each outlet's asset event carries the figures in its
     ``extra``: ``sent``, ``rejected``, ``in_doubt``, ``suppressed``, ``route``,
     ``dry_run``, ``results_path`` (never phones or texts).
 
+    :return: (XCom) :class:`~airflow_provider_cascade.results.CascadeSendResult` as a dict:
+        ``route``, ``sent``, ``batches``, ``dry_run``, ``rejected``, ``in_doubt``,
+        ``messages`` (``{"message_id", "tracking_id"}`` in send order, or None when
+        offloaded), ``results_path``, and the guardrails' ``counted``, ``duplicates``,
+        ``suppressed``, ``suppressed_ids``, ``held``, ``rescheduled``, and ``timeline``
+        (seconds, messages sent: the UI's chart); a dry run adds
+        ``forecast`` (counts by type and calling code, SMS parts, what each guardrail would do).
+        The ids alone are also pushed under the XCom key
+        ``message_ids`` when inline. Read either form with ``CascadeSendResult.load``.
     :raises CascadeValidationError: invalid input (``on_invalid="fail"``), an unreadable
         suppressed number, or a 400.
     :raises CascadeGuardrailError: ``max_messages`` or ``max_reject_ratio`` stopped it.
