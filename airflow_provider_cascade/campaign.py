@@ -96,9 +96,10 @@ class Campaign:
         self._seen: set[int] = set()
         self._seen_count = 0  # messages checked so far, for the rejection brake
         self._first_to: dict[int, str] = {}  # dedupe: recipient hash -> first tracking id
-        self._suppressed: ResultSpool[str] = ResultSpool(
-            _suppressed_json, settings.xcom_inline_limit
-        )
+        # What the guardrails left out (suppressed, duplicate, held), one entry each: in
+        # memory up to the inline limit, then on disk, then inline or after the messages in
+        # results_path, like the messages themselves.
+        self._left_out: ResultSpool[dict[str, Any]] = ResultSpool(dict, settings.xcom_inline_limit)
         self._guarded = (
             suppression is not None
             or settings.dedupe is not None
@@ -172,19 +173,18 @@ class Campaign:
         kept_keys: list[Any] = []
         keys = source_keys if source_keys is not None else [None] * len(messages)
         result = self.result
-        before = (result.suppressed, len(result.duplicates), len(result.held))
+        before = (result.suppressed, result.duplicate_count, result.held_count)
         for message, key in zip(messages, keys, strict=True):
             if suppression is not None and int(message.to_phone[1:]) in suppression:
                 result.suppressed += 1
-                self._suppressed.extend((message.tracking_id,))
+                self._leave_out(message.tracking_id, suppressed=True)
                 continue
             if dedupe is not None:
                 recipient = hash((message.to_phone, message.message_type if by_type else None))
                 first = self._first_to.setdefault(recipient, message.tracking_id)
                 if first != message.tracking_id:
-                    result.duplicates.append(
-                        {"tracking_id": message.tracking_id, "duplicate_of": first}
-                    )
+                    result.duplicate_count += 1
+                    self._leave_out(message.tracking_id, duplicate_of=first)
                     continue
             if quiet is not None and quiet.applies_to(message.message_type):
                 placed = self._outside_quiet_hours(quiet, message, now, problems)
@@ -196,8 +196,8 @@ class Campaign:
         if source_keys is not None:
             source_keys[:] = kept_keys
         suppressed = result.suppressed - before[0]
-        duplicates = len(result.duplicates) - before[1]
-        held = len(result.held) - before[2]
+        duplicates = result.duplicate_count - before[1]
+        held = result.held_count - before[2]
         if suppressed or duplicates or held:
             self.log.info(
                 "Not sending %d suppressed, %d duplicate (dedupe=%r) and %d held message(s)",
@@ -207,6 +207,13 @@ class Campaign:
                 held,
             )
         return kept
+
+    def _leave_out(self, tracking_id: str, **why: Any) -> None:
+        self._left_out.extend([{"message_id": None, "tracking_id": tracking_id, **why}])
+
+    def _hold(self, tracking_id: str, reason: str) -> None:
+        self.result.held_count += 1
+        self._leave_out(tracking_id, held=reason)
 
     def _outside_quiet_hours(
         self,
@@ -219,16 +226,16 @@ class Campaign:
         due = _utc(message.scheduled_sent) if message.scheduled_sent else now
         placement = quiet.place(message.to_phone, due)
         if placement.due is None:
-            self.result.held.append(
-                {"tracking_id": message.tracking_id, "reason": str(placement.reason)}
-            )
+            self._hold(message.tracking_id, str(placement.reason))
             return None
         if placement.due == due:
             return message
         until = _iso(placement.due)
         if quiet.policy == "skip":
-            reason = f"inside quiet hours {quiet.label} in the recipient's zone until {until}"
-            self.result.held.append({"tracking_id": message.tracking_id, "reason": reason})
+            self._hold(
+                message.tracking_id,
+                f"inside quiet hours {quiet.label} in the recipient's zone until {until}",
+            )
             return None
         if placement.due > now + MAX_SCHEDULE_AHEAD:
             problems.append(
@@ -453,27 +460,26 @@ class Campaign:
     def _finish(self) -> CascadeSendResult:
         """The result: ids inline up to the limit, else written to ``results_path``."""
         limit = self.settings.xcom_inline_limit
-        entries = self._spool.count + self._suppressed.count
+        entries = self._spool.count + self._left_out.count
         if limit is not None and entries > limit and self.settings.results_path:
-            # The suppressed ids follow the messages in the same file (no message id).
+            # What the guardrails left out follows the messages in the same file (no
+            # message id; "suppressed", "duplicate_of" or "held" says why).
             self.result.results_path = self._spool.offload(
-                self.settings.results_path, then=self._suppressed
+                self.settings.results_path, then=self._left_out
             )
-            self.result.suppressed_ids = None
+            self.result.suppressed_ids = self.result.duplicates = self.result.held = None
             if self.ledger.parts is not None:
                 # The results file holds every id now; a retry that finds a part gone reads it.
                 self.ledger.parts.remove()
         else:
             self.result.messages = self._spool.inline()
-            self.result.suppressed_ids = [
-                entry["tracking_id"] for entry in self._suppressed.inline()
-            ]
+            self.result.take_left_out(self._left_out.inline())
         if self._forecast is not None:
             self.result.forecast = self._forecast.to_json(
                 scheduled_by_quiet_hours=self.result.rescheduled,
                 suppressed=self.result.suppressed,
-                duplicates=len(self.result.duplicates),
-                held=len(self.result.held),
+                duplicates=self.result.duplicate_count,
+                held=self.result.held_count,
                 rejected=len(self.result.rejected),
             )
         self._progress.done(self.result)
@@ -508,7 +514,7 @@ class Campaign:
             if isinstance(error, CascadeError):
                 error.accepted = tuple(self.accepted)
             self._spool.close()
-            self._suppressed.close()
+            self._left_out.close()
             raise
         finally:
             self._pool.shutdown(wait=True)
@@ -517,7 +523,7 @@ class Campaign:
             return self._finish()
         finally:
             self._spool.close()
-            self._suppressed.close()
+            self._left_out.close()
 
 
 @dataclass
@@ -572,10 +578,6 @@ def _sent_json(sent: SentMessage | ScheduledMessage) -> dict[str, str | None]:
     entry: dict[str, str | None] = dict(sent.to_json())
     entry["message_id"] = sent.message_id or None  # a dry run has no message id
     return entry
-
-
-def _suppressed_json(tracking_id: str) -> dict[str, Any]:
-    return {"message_id": None, "tracking_id": tracking_id, "suppressed": True}
 
 
 def _utc(moment: str) -> datetime:

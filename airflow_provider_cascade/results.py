@@ -69,12 +69,15 @@ class CascadeSendResult:
     :param results_path: the JSON Lines file holding ``messages`` when offloaded.
     :param counted: the source's size, counted before sending (with ``max_messages``).
     :param duplicates: with ``dedupe``: the messages not sent because an earlier one went to
-        the same number, each ``{"tracking_id", "duplicate_of"}``.
+        the same number, each ``{"tracking_id", "duplicate_of"}``; ``duplicate_count`` of them.
     :param suppressed: how many messages were not sent because their number is suppressed.
-    :param suppressed_ids: their tracking ids; ``None`` in the XCom when offloaded: they are
-        then the lines of ``results_path`` with ``"suppressed": true`` (use :meth:`load`).
+    :param suppressed_ids: their tracking ids.
     :param held: with ``quiet_hours``: messages not sent, each ``{"tracking_id", "reason"}``
-        (inside quiet hours with ``quiet_hours_policy="skip"``, or no time zone to go by).
+        (inside quiet hours with ``quiet_hours_policy="skip"``, or no time zone to go by);
+        ``held_count`` of them. When the send is offloaded, ``suppressed_ids``,
+        ``duplicates`` and ``held`` are ``None`` in the XCom: they are then the lines of
+        ``results_path`` without a message id (``"suppressed": true``, ``"duplicate_of"``,
+        ``"held"``), which :meth:`load` puts back.
     :param rescheduled: messages whose ``scheduled_sent`` quiet hours moved to the window's end.
     :param timeline: ``[seconds since the send started, messages sent]`` after each batch,
         thinned to at most 100 points (the UI view's chart).
@@ -93,10 +96,12 @@ class CascadeSendResult:
     messages: list[dict[str, str | None]] | None = None
     results_path: str | None = None
     counted: int | None = None
-    duplicates: list[dict[str, str]] = field(default_factory=list)
+    duplicates: list[dict[str, str]] | None = field(default_factory=list)
     suppressed: int = 0
     suppressed_ids: list[str] | None = field(default_factory=list)
-    held: list[dict[str, str]] = field(default_factory=list)
+    held: list[dict[str, str]] | None = field(default_factory=list)
+    duplicate_count: int = 0
+    held_count: int = 0
     rescheduled: int = 0
     forecast: dict[str, Any] | None = None
     timeline: list[list[float]] = field(default_factory=list)
@@ -117,6 +122,8 @@ class CascadeSendResult:
             "suppressed": self.suppressed,
             "suppressed_ids": self.suppressed_ids,
             "held": self.held,
+            "duplicate_count": self.duplicate_count,
+            "held_count": self.held_count,
             "rescheduled": self.rescheduled,
             "forecast": self.forecast,
             "timeline": self.timeline,
@@ -135,15 +142,30 @@ class CascadeSendResult:
         """The result with ``messages`` filled in, reading ``results_path`` if offloaded."""
         result = value if isinstance(value, CascadeSendResult) else cls.from_xcom(value)
         if result.messages is None and result.results_path:
-            result.messages, suppressed = [], []
+            result.messages, left_out = [], []
             for entry in _read_lines(result.results_path):
-                if entry.get("suppressed"):
-                    suppressed.append(str(entry["tracking_id"]))
+                if entry["message_id"] is None and _LEFT_OUT & entry.keys():
+                    left_out.append(entry)
                 else:
                     result.messages.append(entry)
             if result.suppressed_ids is None:
-                result.suppressed_ids = suppressed
+                result.take_left_out(left_out)
         return result
+
+    def take_left_out(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Fill ``suppressed_ids``, ``duplicates`` and ``held`` from the entries the
+        guardrails wrote (one each: ``suppressed``, ``duplicate_of`` or ``held``)."""
+        self.suppressed_ids, self.duplicates, self.held = [], [], []
+        for entry in entries:
+            tracking_id = str(entry["tracking_id"])
+            if entry.get("suppressed"):
+                self.suppressed_ids.append(tracking_id)
+            elif "duplicate_of" in entry:
+                self.duplicates.append(
+                    {"tracking_id": tracking_id, "duplicate_of": str(entry["duplicate_of"])}
+                )
+            elif "held" in entry:
+                self.held.append({"tracking_id": tracking_id, "reason": str(entry["held"])})
 
     def iter_messages(self) -> Iterator[SentMessage]:
         """Every ``(message_id, tracking_id)``, streamed from the file when offloaded."""
@@ -179,6 +201,8 @@ def _read_lines(path: str | None) -> Iterator[dict[str, str | None]]:
 
 
 _json = json.JSONEncoder(ensure_ascii=False).encode
+#: The keys of the results file's lines for messages the guardrails left out.
+_LEFT_OUT = frozenset({"suppressed", "duplicate_of", "held"})
 Item = TypeVar("Item")
 
 

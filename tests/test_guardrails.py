@@ -188,3 +188,28 @@ def test_suppressed_ids_are_offloaded_with_the_rest_and_loaded_back(tmp_path):
     loaded = CascadeSendResult.load(xcom)
     assert sorted(loaded.suppressed_ids or []) == sorted(m["tracking_id"] for m in messages[::3])
     assert len(loaded.messages or []) == 20 and len(list(loaded.iter_messages())) == 20
+
+
+def test_duplicates_and_held_messages_are_offloaded_too(tmp_path):
+    # Ten messages to one number: the first goes, nine are duplicates; one Russian promo is
+    # held (its sixteen zones share no time outside 18:00-10:00).
+    messages = [make_message(n, to_phone="+380501234567") for n in range(1, 11)]
+    messages.append(make_message(11, to_phone="+79161234567", message_type="promo"))
+    settings = CampaignSettings(
+        xcom_inline_limit=3,
+        results_path=f"file://{tmp_path}/r.jsonl",
+        dedupe="phone",
+        quiet_hours=QuietHours.of(("18:00", "10:00")),
+    )
+    result = Campaign(FakeSender(), SendLedger(None), settings, logging.getLogger("test")).run(
+        ListSource(messages)
+    )
+    xcom = result.to_xcom()
+    assert (xcom["sent"], xcom["duplicate_count"], xcom["held_count"]) == (1, 9, 1)
+    assert xcom["duplicates"] is None and xcom["held"] is None
+    loaded = CascadeSendResult.load(xcom)
+    assert loaded.duplicates == [
+        {"tracking_id": f"order-{n}", "duplicate_of": "order-1"} for n in range(2, 11)
+    ]
+    assert [entry["tracking_id"] for entry in loaded.held or []] == ["order-11"]
+    assert [m["tracking_id"] for m in loaded.messages or []] == ["order-1"]

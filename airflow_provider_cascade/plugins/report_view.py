@@ -70,8 +70,9 @@ def figures(value: Any) -> dict[str, Any] | None:
             "rejected": len(value.get("rejected") or []),
             "in_doubt": len(value.get("in_doubt") or []),
             "suppressed": value.get("suppressed", 0),
-            "duplicates": len(value.get("duplicates") or []),
-            "held": len(value.get("held") or []),
+            # Counts: the lists themselves may be offloaded with the messages.
+            "duplicates": value.get("duplicate_count", len(value.get("duplicates") or [])),
+            "held": value.get("held_count", len(value.get("held") or [])),
             "rescheduled": value.get("rescheduled", 0),
             "first_rejected": [
                 {key: problem.get(key) for key in ("ref", "field", "rule", "code")}
