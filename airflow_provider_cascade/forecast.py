@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from airflow_provider_cascade.messages import CascadeMessage
+from airflow_provider_cascade.quiet_hours import calling_code
 
 __all__ = ["CampaignForecast", "sms_parts"]
 
@@ -41,12 +42,6 @@ def sms_parts(text: str) -> tuple[Encoding, int]:
     return "gsm7", 1 if septets <= 160 else -(-septets // 153)
 
 
-def _calling_code(phone: str) -> str:
-    from airflow_provider_cascade.quiet_hours import calling_code
-
-    return calling_code(phone) or "unknown"
-
-
 @dataclass
 class CampaignForecast:
     """Counts of a dry run, built message by message (:meth:`add`) and by the guardrails."""
@@ -60,7 +55,7 @@ class CampaignForecast:
         """Count messages that would be sent."""
         for message in messages:
             self.by_type[message.message_type.value] += 1
-            self.by_calling_code[_calling_code(message.to_phone)] += 1
+            self.by_calling_code[calling_code(message.to_phone) or "unknown"] += 1
             if message.text:
                 encoding, parts = sms_parts(message.text)
                 self.sms_messages[encoding] += 1

@@ -181,13 +181,19 @@ def library_zones(phone: str) -> tuple[str, ...]:
 
 def calling_code(phone: str) -> str | None:
     """The number's country calling code (``380`` of ``+380...``), None if none is known."""
-    from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
-
     digits = phone.lstrip("+")
-    for length in (1, 2, 3):
-        if digits[:length].isdigit() and int(digits[:length]) in COUNTRY_CODE_TO_REGION_CODE:
+    known = _calling_codes()
+    for length in (1, 2, 3):  # calling codes are prefix-free
+        if digits[:length] in known:
             return digits[:length]
     return None
+
+
+@lru_cache(maxsize=1)
+def _calling_codes() -> frozenset[str]:
+    from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
+
+    return frozenset(str(code) for code in COUNTRY_CODE_TO_REGION_CODE)
 
 
 @lru_cache(maxsize=4_096)

@@ -61,24 +61,28 @@ def cluster_mapped_campaign() -> None:
     ).expand(parameters=partitions())
 
 
+def _outbox_send(**send_kwargs: Any) -> CascadeSendOperator:
+    """The unsent rows of ``cluster_outbox`` in batches of 100, written back; one retry."""
+    return CascadeSendOperator(
+        task_id="send",
+        sql=OUTBOX_SELECT,
+        sql_conn_id=DB,
+        mark_sent_sql=MARK_SENT.format(table="cluster_outbox"),
+        from_name="Shop",
+        message_type="promo",
+        batch_size=100,
+        retries=1,
+        retry_delay=timedelta(seconds=0),
+        **send_kwargs,
+    )
+
+
 def _killable(dag_id: str, on_uncertain: str):
     @dag(dag_id=dag_id, schedule=None, start_date=START, catchup=False)
     def killable() -> None:
         """3,000 outbox rows in batches of 100, slowly (the sandbox's latency): a worker is
         killed mid-send, and the scheduler's retry finishes on the other one."""
-        CascadeSendOperator(
-            task_id="send",
-            sql=OUTBOX_SELECT,
-            sql_conn_id=DB,
-            mark_sent_sql=MARK_SENT.format(table="cluster_outbox"),
-            from_name="Shop",
-            message_type="promo",
-            batch_size=100,
-            max_in_flight=2,
-            on_uncertain=on_uncertain,
-            retries=1,
-            retry_delay=timedelta(seconds=0),
-        )
+        _outbox_send(max_in_flight=2, on_uncertain=on_uncertain)
 
     return killable()
 
@@ -90,19 +94,7 @@ cluster_killed_resend = _killable("cluster_killed_resend", "resend")
 @dag(schedule=None, start_date=START, catchup=False)
 def cluster_retried_by_scheduler() -> None:
     """A batch answered 500 until the hook gives up: the task fails, the scheduler retries."""
-    CascadeSendOperator(
-        task_id="send",
-        sql=OUTBOX_SELECT,
-        sql_conn_id=DB,
-        mark_sent_sql=MARK_SENT.format(table="cluster_outbox"),
-        from_name="Shop",
-        message_type="promo",
-        batch_size=100,
-        max_in_flight=1,
-        hook_params=FAST_RETRIES,
-        retries=1,
-        retry_delay=timedelta(seconds=0),
-    )
+    _outbox_send(max_in_flight=1, hook_params=FAST_RETRIES)
 
 
 @dag(schedule=None, start_date=START, catchup=False)
