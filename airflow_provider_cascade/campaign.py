@@ -25,6 +25,7 @@ from airflow_provider_cascade.exceptions import (
     CascadeError,
     CascadeGuardrailError,
     CascadeValidationError,
+    CascadeWriteBackError,
     Problem,
 )
 from airflow_provider_cascade.forecast import CampaignForecast
@@ -111,6 +112,9 @@ class Campaign:
         self._in_flight: deque[_Pending] = deque()
         self._unsettled: deque[int] = deque()  # ledger tickets of answered batches
         self._pool = ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix="cascade")
+        # Accepted messages a failed write-back left unmarked, and why it failed.
+        self._unmarked: list[SentMessage | ScheduledMessage] = []
+        self._write_back_error = ""
 
     @property
     def accepted(self) -> list[SentMessage]:
@@ -388,10 +392,45 @@ class Campaign:
             accepted = [_sent(s.message_id, m) for s, m in zip(sent, pending.batch, strict=True)]
         held = pending.held + accepted
         self._spool.extend(held)
-        if held and self.write_back is not None:
-            keys = pending.held_keys + pending.batch_keys[: len(sent)]
-            self.write_back(_write_back_rows(held, keys))
         self._count(len(held), batches=1 if pending.batch else 0)
+        if held and self.write_back is not None:
+            if self._unmarked:  # the write-back failed already: nothing more is tried
+                self._unmarked.extend(held)
+                return
+            keys = pending.held_keys + pending.batch_keys[: len(sent)]
+            try:
+                self.write_back(_write_back_rows(held, keys))
+            except Exception as error:
+                self._unmarked.extend(held)
+                self._write_back_error = f"{type(error).__name__}: {_first_line(error)}"
+                raise CascadeWriteBackError(self._write_back_error, unmarked=held) from error
+
+    def _write_back_failure(self) -> CascadeWriteBackError:
+        """What to say when accepted messages could not be written back: how many, where
+        their ids are, and what a retry does."""
+        unmarked = self._unmarked
+        self.log.error(
+            "Accepted and not written back (tracking id -> message id): %s",
+            ", ".join(f"{m.tracking_id} -> {m.message_id}" for m in unmarked),
+        )
+        if self.ledger.durable:
+            retry = (
+                "they are recorded in this task's progress (the task state store), so a retry "
+                "of this task marks them without sending them again, while a new DAG run would "
+                "select them again and send them twice"
+            )
+        else:
+            retry = (
+                "this send keeps no durable progress (Airflow before 3.3, or durable=False): a "
+                "retry would send them again, so mark them from the ids logged above first"
+            )
+        return CascadeWriteBackError(
+            f"mark_sent_sql failed ({self._write_back_error}) after the service accepted "
+            f"{len(unmarked)} message(s) that are not marked; the send stopped at once "
+            f"({self.result.sent} accepted in all). Their ids are in the task log above and "
+            f"in the error's 'unmarked'; {retry}",
+            unmarked=unmarked,
+        )
 
     def _outcome(self, pending: _Pending) -> list[SentMessage]:
         if pending.future is None or pending.number is None:
@@ -511,11 +550,14 @@ class Campaign:
             self._drain()
         except BaseException as error:
             self._drain_after_error()
-            if isinstance(error, CascadeError):
-                error.accepted = tuple(self.accepted)
+            failure = self._write_back_failure() if self._unmarked else error
+            if isinstance(failure, CascadeError):
+                failure.accepted = tuple(self.accepted)
             self._spool.close()
             self._left_out.close()
-            raise
+            if failure is error:
+                raise
+            raise failure from error
         finally:
             self._pool.shutdown(wait=True)
             spared.close()
@@ -578,6 +620,11 @@ def _sent_json(sent: SentMessage | ScheduledMessage) -> dict[str, str | None]:
     entry: dict[str, str | None] = dict(sent.to_json())
     entry["message_id"] = sent.message_id or None  # a dry run has no message id
     return entry
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def _utc(moment: str) -> datetime:

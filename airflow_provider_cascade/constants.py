@@ -34,6 +34,10 @@ MAX_IN_FLIGHT = 32
 #: Past this many messages, per-message results leave XCom for ``results_path``.
 DEFAULT_XCOM_INLINE_LIMIT = 10_000
 
+# --- write-backs: the named parameters each row binds -------------------------------------
+MARK_SENT_PARAMETERS = ("message_id", "tracking_id", "sent_at")
+MARK_DELIVERED_PARAMETERS = ("message_id", "tracking_id", "status", "channel", "cost", "checked_at")
+
 # --- the contract's rules -----------------------------------------------------------------
 MAX_TRACKING_ID_LENGTH = 255
 MAX_SURVEY_TEXT_LENGTH = 85

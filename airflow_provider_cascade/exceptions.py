@@ -4,11 +4,16 @@
 
     CascadeError
     ├── CascadeValidationError   bad input: found before sending, or a 400 from the service
+    ├── CascadeStatementError    a write-back statement that cannot run: found before sending
     ├── CascadeGuardrailError    a campaign guardrail (max_messages, max_reject_ratio) stopped it
     ├── CascadeAuthError         401: the connection's credentials were refused
+    ├── CascadeWriteBackError    accepted messages could not be marked (the database failed)
     ├── CascadeRateLimitError    429 still answered after every retry
     └── CascadeServerError       5xx, a broken connection or an unreadable reply
         └── CascadeBatchInDoubtError   ... after the request went out: it may have been accepted
+
+The errors a retry cannot fix (validation, statement, guardrail, auth) are also
+``AirflowFailException`` s: the task fails at once, without using its retries.
 
 Every message text is safe to log: phone numbers are masked and no credential is ever
 part of one.
@@ -18,9 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
-from airflow_provider_cascade.results import SentMessage
+from airflow_provider_cascade.results import ScheduledMessage, SentMessage
 from airflow_provider_cascade.validation import Problem
 
 __all__ = [
@@ -30,7 +35,9 @@ __all__ = [
     "CascadeGuardrailError",
     "CascadeRateLimitError",
     "CascadeServerError",
+    "CascadeStatementError",
     "CascadeValidationError",
+    "CascadeWriteBackError",
     "Problem",
 ]
 
@@ -46,7 +53,11 @@ class CascadeError(AirflowException):
     accepted: Sequence[SentMessage] = ()
 
 
-class CascadeValidationError(CascadeError):
+class CascadeFinalError(CascadeError, AirflowFailException):
+    """An error a retry of the task cannot fix: the task fails without using its retries."""
+
+
+class CascadeValidationError(CascadeFinalError):
     """Messages that break the contract's rules; nothing of the invalid batch was sent.
 
     Raised before any request when the provider finds the problems itself (all of them,
@@ -65,13 +76,33 @@ class CascadeValidationError(CascadeError):
         super().__init__(f"{origin} ({len(self.problems)} problem(s)):\n{lines}")
 
 
-class CascadeGuardrailError(CascadeError):
+class CascadeStatementError(CascadeFinalError):
+    """A statement the provider would run after sending (``mark_sent_sql``,
+    ``mark_delivered_sql``) cannot run on its connection: wrong placeholders for the
+    driver, or refused by the database. Raised before anything is sent or waited for."""
+
+
+class CascadeWriteBackError(CascadeError):
+    """Accepted messages could not be written back: the send stopped at once.
+
+    Retried like any failure: with durable progress (Airflow 3.3+) the retry finds them
+    accepted and marks them without sending them again.
+
+    :param unmarked: the accepted messages not written back, in send order.
+    """
+
+    def __init__(self, message: str, *, unmarked: Sequence[SentMessage | ScheduledMessage]) -> None:
+        self.unmarked = list(unmarked)
+        super().__init__(message)
+
+
+class CascadeGuardrailError(CascadeFinalError):
     """A campaign guardrail stopped the send: more messages than ``max_messages`` (nothing
     sent), or more rejected than ``max_reject_ratio`` (what was sent before stays sent
     and recorded)."""
 
 
-class CascadeAuthError(CascadeError):
+class CascadeAuthError(CascadeFinalError):
     """``401``: the service refused the connection's credentials. Never retried."""
 
 

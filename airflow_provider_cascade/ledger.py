@@ -141,6 +141,11 @@ class SendLedger:
         self.resumed = self._entries > 0
         self._writer = _Writer(store, self._entries) if store is not None else None
 
+    @property
+    def durable(self) -> bool:
+        """True when progress outlives this try (a task state store)."""
+        return self.store is not None
+
     @classmethod
     def from_context(
         cls, context: Mapping[str, Any], log: Any, *, results_path: str | None = None

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Protocol
 
+from airflow_provider_cascade.constants import MARK_SENT_PARAMETERS
 from airflow_provider_cascade.exceptions import CascadeError, CascadeValidationError, Problem
 from airflow_provider_cascade.messages import CascadeMessage, field_for_key, unknown_key_rule
+from airflow_provider_cascade.statements import check_statement
 from airflow_provider_cascade.validation import FIELDS
 
 
@@ -134,17 +136,8 @@ class SqlSource:
         self._stream: Generator[RawBatch, None, None] | None = None
 
     def __enter__(self) -> SqlSource:
-        from airflow.providers.common.compat.sdk import BaseHook
-        from airflow.providers.common.sql.hooks.sql import DbApiHook
-
-        hook = BaseHook.get_connection(self.conn_id).get_hook()  # type: ignore[no-untyped-call]
-        if not isinstance(hook, DbApiHook):
-            raise CascadeError(
-                f"connection {self.conn_id!r} is a {type(hook).__name__}, not a SQL (DbApiHook) "
-                "connection: sql= needs a database connection"
-            )
-        self._hook = hook
-        self._conn = hook.get_conn()
+        self._hook = sql_hook(self.conn_id, "sql=")
+        self._conn = self._hook.get_conn()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -221,6 +214,18 @@ class SqlSource:
                 position += len(rows)
                 rows = cursor.fetchmany(batch_size)
 
+    def check_write_back(self, sql: str, log: Any) -> None:
+        """Check ``mark_sent_sql`` on this connection before anything is sent
+        (:mod:`~airflow_provider_cascade.statements`)."""
+        check_statement(
+            self._conn,
+            sql,
+            MARK_SENT_PARAMETERS,
+            what="mark_sent_sql",
+            conn_id=self.conn_id,
+            log=log,
+        )
+
     def write_back(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run ``sql`` once per row (named parameters) and commit."""
         conn = self._conn
@@ -229,6 +234,32 @@ class SqlSource:
                 self._writer = self._hook.get_conn()
             conn = self._writer
         _execute_and_commit(conn, sql, rows)
+
+
+def sql_hook(conn_id: str, argument: str) -> Any:
+    """The ``DbApiHook`` of a common-sql connection.
+
+    :raises CascadeError: the connection is of another type, named with the fix.
+    """
+    from airflow.providers.common.compat.sdk import BaseHook
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+    connection = BaseHook.get_connection(conn_id)
+    hook = connection.get_hook()  # type: ignore[no-untyped-call]
+    if not isinstance(hook, DbApiHook):
+        raise CascadeError(
+            f"connection {conn_id!r} is of type {connection.conn_type!r} ({type(hook).__name__}), "
+            f"not a SQL database: {argument} needs a common-sql connection (postgres, mysql, "
+            "sqlite...)"
+        )
+    return hook
+
+
+def check_statement_on(conn_id: str, sql: str, given: Sequence[str], what: str, log: Any) -> None:
+    """Check a statement on its own connection of ``conn_id``, before anything is sent or
+    waited for (:func:`~airflow_provider_cascade.statements.check_statement`)."""
+    with closing(sql_hook(conn_id, f"{what}=").get_conn()) as conn:
+        check_statement(conn, sql, given, what=what, conn_id=conn_id, log=log)
 
 
 def first_column(
@@ -282,13 +313,7 @@ def write_rows(
 ) -> None:
     """Run ``sql`` once per row (named parameters) on any common-sql connection, committed
     per chunk: the delivery side's write-back, as ``mark_sent_sql`` is the send side's."""
-    from airflow.providers.common.compat.sdk import BaseHook
-    from airflow.providers.common.sql.hooks.sql import DbApiHook
-
-    hook = BaseHook.get_connection(conn_id).get_hook()  # type: ignore[no-untyped-call]
-    if not isinstance(hook, DbApiHook):
-        raise CascadeError(f"connection {conn_id!r} is a {type(hook).__name__}, not a SQL one")
-    with closing(hook.get_conn()) as conn:
+    with closing(sql_hook(conn_id, "mark_delivered_sql=").get_conn()) as conn:
         for start in range(0, len(rows), chunk_size):
             _execute_and_commit(conn, sql, rows[start : start + chunk_size])
 

@@ -421,6 +421,7 @@ class CascadeSendOperator(BaseOperator):
             write_back: WriteBack | None = None
             if self.mark_sent_sql:
                 mark_sent_sql = self.mark_sent_sql
+                source.check_write_back(mark_sent_sql, self.log)  # before the first request
                 write_back = lambda rows: source.write_back(mark_sent_sql, rows)  # noqa: E731
             yield source, write_back
 

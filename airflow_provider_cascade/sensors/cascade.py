@@ -227,9 +227,27 @@ class CascadeDeliverySensor(BaseSensorOperator):
                 tracker.record(message_id, payload)
         return failed
 
+    def _check_write_back(self) -> None:
+        """``mark_delivered_sql`` checked on its connection before the wait begins: a
+        mistake found only after the wait would lose what it found."""
+        if not self.mark_delivered_sql:
+            return
+        from airflow_provider_cascade.constants import MARK_DELIVERED_PARAMETERS
+        from airflow_provider_cascade.sources import check_statement_on
+
+        assert self.sql_conn_id is not None
+        check_statement_on(
+            self.sql_conn_id,
+            self.mark_delivered_sql,
+            MARK_DELIVERED_PARAMETERS,
+            "mark_delivered_sql",
+            self.log,
+        )
+
     # --- deferrable mode ------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
+        self._check_write_back()
         if not self.deferrable:
             try:
                 return super().execute(context)

@@ -99,7 +99,14 @@ sql_outbox = _outbox_send(
 sql_skip_invalid = _outbox_send(
     "cascade_sql_skip_invalid", mark_sent_sql=MARK_SENT, batch_size=100, on_invalid="skip"
 )
-sql_fail_invalid = _outbox_send("cascade_sql_fail_invalid", mark_sent_sql=MARK_SENT, batch_size=100)
+# retries=3: a validation error fails at once, without using them.
+sql_fail_invalid = _outbox_send(
+    "cascade_sql_fail_invalid",
+    mark_sent_sql=MARK_SENT,
+    batch_size=100,
+    retries=3,
+    retry_delay=timedelta(seconds=0),
+)
 dry_run = _outbox_send("cascade_dry_run", dry_run=True, xcom_inline_limit=100_000)
 capped = _outbox_send("cascade_capped", mark_sent_sql=MARK_SENT, max_messages=500)
 deduped = _outbox_send("cascade_deduped", mark_sent_sql=MARK_SENT, dedupe="phone", batch_size=4)
@@ -344,14 +351,18 @@ def _db_outbox(database: str, suffix: str = "", **send_kwargs: Any) -> DAG:
             task_id="send",
             sql=DB_OUTBOX_SELECT,
             sql_conn_id=f"cascade_test_{database}",
-            mark_sent_sql=DB_MARK_SENT,
-            from_name="YourBrand",
-            message_type="promo",
-            results_path="file:///tmp/cascade-test-results/{{ dag.dag_id }}-{{ run_id }}.jsonl",
-            hook_params=FAST_RETRIES,
-            retries=1,
-            retry_delay=timedelta(seconds=0),
-            **send_kwargs,
+            **{
+                "mark_sent_sql": DB_MARK_SENT,
+                "from_name": "YourBrand",
+                "message_type": "promo",
+                "results_path": (
+                    "file:///tmp/cascade-test-results/{{ dag.dag_id }}-{{ run_id }}.jsonl"
+                ),
+                "hook_params": FAST_RETRIES,
+                "retries": 1,
+                "retry_delay": timedelta(seconds=0),
+                **send_kwargs,
+            },
         )
     return dag
 
@@ -365,6 +376,10 @@ mysql_outbox_serial = _db_outbox("mysql", "_serial", max_in_flight=1)
 _GUARDS = {"dedupe": "phone", "suppress_sql": "SELECT phone FROM cascade_optouts", "batch_size": 4}
 postgres_guarded = _db_outbox("postgres", "_guarded", **_GUARDS)
 mysql_guarded = _db_outbox("mysql", "_guarded", **_GUARDS)
+# The SQLite example's write-back (":name") on PostgreSQL: fails before anything is sent.
+postgres_sqlite_style = _db_outbox(
+    "postgres", "_sqlite_style", mark_sent_sql=DB_MARK_SENT.replace("%(", ":").replace(")s", "")
+)
 
 
 # A 20,000-message campaign, offloaded, whose delivery is estimated from 400 look-ups.

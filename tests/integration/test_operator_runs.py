@@ -167,6 +167,7 @@ def test_on_invalid_fail_stops_before_the_invalid_batch(sandbox, outbox):
     dag_run, tis = run(dags.sql_fail_invalid)
     assert dag_run.state == DagRunState.FAILED
     assert tis["send"].state == TaskInstanceState.FAILED
+    assert tis["send"].try_number == 1  # retries=3: none used, a retry cannot fix the input
     # Batches of 100: rows 1-200 went out and were marked; the batch holding row 250 did not.
     assert sandbox.stats()["accepted"] == 200
     assert db.execute("SELECT COUNT(*) FROM outbox WHERE message_id IS NOT NULL").fetchone() == (

@@ -6,9 +6,12 @@ turns a missing server into a failure."""
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -17,13 +20,21 @@ import pytest
 from airflow.providers.common.compat.sdk import BaseHook
 from airflow.utils.state import DagRunState
 
-from airflow_provider_cascade.exceptions import CascadeValidationError
+from airflow_provider_cascade.constants import MARK_SENT_PARAMETERS
+from airflow_provider_cascade.exceptions import (
+    CascadeStatementError,
+    CascadeValidationError,
+    CascadeWriteBackError,
+)
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
 from airflow_provider_cascade.results import CascadeSendResult
-from airflow_provider_cascade.sources import SqlSource
+from airflow_provider_cascade.sources import SqlSource, check_statement_on
 from tests.airflow_runs import run, xcom
 from tests.dags import cascade_test_dags as dags
+from tests.fakes import MemoryStore
 from tests.reliability._helpers import TI
+
+LOG = logging.getLogger(__name__)
 
 pytestmark = [
     pytest.mark.integration,
@@ -58,7 +69,18 @@ def _hook(database: str) -> Any:
 
 @pytest.fixture(params=["postgres", "mysql"])
 def database(request, monkeypatch) -> Iterator[str]:
-    name = request.param
+    with _database(request.param, monkeypatch) as name:
+        yield name
+
+
+@pytest.fixture
+def postgres(monkeypatch) -> Iterator[str]:
+    with _database("postgres", monkeypatch) as name:
+        yield name
+
+
+@contextmanager
+def _database(name: str, monkeypatch) -> Iterator[str]:
     monkeypatch.setenv(f"AIRFLOW_CONN_CASCADE_TEST_{name.upper()}", json.dumps(CONNECTIONS[name]))
     try:
         _create_database(name, monkeypatch)
@@ -224,3 +246,186 @@ def test_delivery_is_written_back_to_every_row(database, sandbox):
         ("undeliverable", True) if row_id % 10 == 0 else ("delivered", False)
         for row_id, _, _ in rows
     ]
+
+
+# --- write-backs checked before the first request ----------------------------------------
+
+
+def test_a_write_back_in_the_wrong_style_fails_before_anything_is_sent(postgres, sandbox):
+    """The SQLite example's ``:name`` on PostgreSQL once sent a batch, then failed, and the
+    fixed DAG's next run sent it again. Now nothing is sent, and no retry is spent."""
+    fill("postgres", 1_500)
+    dag_run, tis = run(dags.postgres_sqlite_style)
+    assert dag_run.state == DagRunState.FAILED
+    assert tis["send"].try_number == 1  # retries=1, not used: a retry cannot fix it
+    assert sandbox.stats()["requests"] == 0 and outbox_state("postgres") == (0, 1_500)
+    operator = CascadeSendOperator(
+        task_id="send",
+        sql=dags.DB_OUTBOX_SELECT,
+        sql_conn_id="cascade_test_postgres",
+        mark_sent_sql=dags.postgres_sqlite_style.get_task("send").mark_sent_sql,
+        from_name="Brand",
+        message_type="promo",
+    )
+    with pytest.raises(CascadeStatementError) as error:
+        operator.execute({"ti": TI()})
+    assert re.search(r"'cascade_test_postgres' \(psycopg2?, pyformat parameters", str(error.value))
+    assert (
+        "Write it as: UPDATE cascade_outbox SET message_id = %(message_id)s, sent_at = "
+        "%(sent_at)s WHERE id = %(tracking_id)s" in str(error.value)
+    )
+    assert sandbox.stats()["requests"] == 0
+
+
+@pytest.mark.parametrize(
+    ("statement", "says"),
+    [
+        (
+            "UPDATE cascade_outbox SET message_id = %(message_id)s WHERE id = %(order_id)s",
+            "uses %(order_id)s, which the write-back does not give",
+        ),
+        ("UPDATE cascade_outbox SET message_id = %s WHERE id = %s", "positional placeholders"),
+        ("UPDATE cascade_outbox SET message_id = 'x'", "uses no parameter"),
+        (
+            "UPDATE cascade_outbox SET mesage_id = %(message_id)s WHERE id = %(tracking_id)s",
+            "refused to plan it",
+        ),
+        (
+            "UPDATE cascade_outbox SET message_id = %(message_id)s WHERE id = %(tracking_id)s"
+            " AND text LIKE 'Sale%'",
+            "refused to plan it",
+        ),
+        (
+            "UPDATE cascade_outboxes SET message_id = %(message_id)s WHERE id = %(tracking_id)s",
+            "refused to plan it",
+        ),
+    ],
+)
+def test_each_write_back_mistake_is_named_before_sending(database, sandbox, statement, says):
+    fill(database, 3)
+    operator = CascadeSendOperator(
+        task_id="send",
+        sql=dags.DB_OUTBOX_SELECT,
+        sql_conn_id=f"cascade_test_{database}",
+        mark_sent_sql=statement,
+        from_name="Brand",
+        message_type="promo",
+    )
+    with pytest.raises(CascadeStatementError, match=re.escape(says)):
+        operator.execute({"ti": TI()})
+    assert sandbox.stats()["requests"] == 0 and outbox_state(database) == (0, 3)
+
+
+def test_the_check_has_no_side_effect(database):
+    """EXPLAIN plans the statement: no trigger fires, no sequence or auto-increment moves,
+    and a table that cannot roll back (MyISAM) is not touched."""
+    hook = _hook(database)
+    hook.run("DROP TABLE IF EXISTS cascade_marks")
+    if database == "postgres":
+        hook.run("DROP TABLE IF EXISTS cascade_audit")
+        hook.run("CREATE TABLE cascade_audit (n SERIAL PRIMARY KEY, what TEXT)")
+        hook.run(
+            "CREATE TABLE cascade_marks (n SERIAL PRIMARY KEY, message_id TEXT, tracking_id TEXT)"
+        )
+        hook.run(
+            "CREATE OR REPLACE FUNCTION cascade_audit_it() RETURNS trigger AS $$ BEGIN "
+            "INSERT INTO cascade_audit (what) VALUES ('fired'); RETURN NEW; END $$ LANGUAGE plpgsql"
+        )
+        hook.run(
+            "CREATE TRIGGER cascade_marks_audit BEFORE INSERT ON cascade_marks "
+            "FOR EACH ROW EXECUTE FUNCTION cascade_audit_it()"
+        )
+    else:
+        hook.run(
+            "CREATE TABLE cascade_marks (n INT AUTO_INCREMENT PRIMARY KEY, message_id TEXT, "
+            "tracking_id TEXT) ENGINE=MyISAM"
+        )
+    statement = (
+        "INSERT INTO cascade_marks (message_id, tracking_id) "
+        "VALUES (%(message_id)s, %(tracking_id)s)"
+    )
+    try:
+        check_statement_on(
+            f"cascade_test_{database}", statement, MARK_SENT_PARAMETERS, "mark_sent_sql", LOG
+        )
+        hook.run("INSERT INTO cascade_marks (message_id, tracking_id) VALUES ('m', 't')")
+        # The first real row gets the first number: nothing was used up by the check.
+        assert [tuple(row) for row in hook.get_records("SELECT n FROM cascade_marks")] == [(1,)]
+        if database == "postgres":
+            assert [tuple(r) for r in hook.get_records("SELECT n, what FROM cascade_audit")] == [
+                (1, "fired")
+            ]
+    finally:
+        hook.run("DROP TABLE IF EXISTS cascade_marks")
+        if database == "postgres":
+            hook.run("DROP TABLE IF EXISTS cascade_audit")
+            hook.run("DROP FUNCTION IF EXISTS cascade_audit_it")
+
+
+def test_a_delivery_write_back_mistake_fails_before_the_wait(database, sandbox):
+    from airflow_provider_cascade.sensors.cascade import CascadeDeliverySensor
+
+    sensor = CascadeDeliverySensor(
+        task_id="wait",
+        message_ids=["00000000-0000-4000-8000-000000000001"],
+        sql_conn_id=f"cascade_test_{database}",
+        mark_delivered_sql=(
+            "UPDATE cascade_outbox SET delivery_status = :status WHERE id = :tracking_id"
+        ),
+        poke_interval=0.1,
+        timeout=5,
+    )
+    with pytest.raises(
+        CascadeStatementError,
+        match=r"Write it as: UPDATE cascade_outbox SET "
+        r"delivery_status = %\(status\)s WHERE id = %\(tracking_id\)s",
+    ):
+        sensor.execute({"ti": TI()})
+    assert sandbox.stats()["status_requests"] == 0
+
+
+def test_a_write_back_that_fails_after_sending_stops_and_its_retry_marks_without_resending(
+    postgres, sandbox
+):
+    """The database fails while marking batch 2 (a trigger raises once): the send stops at
+    once, says how many are accepted and unmarked and where their ids are; the task's retry
+    (the same state store) marks them and sends nothing twice."""
+    fill("postgres", 5_000)
+    hook = _hook("postgres")
+    hook.run("DROP SEQUENCE IF EXISTS cascade_fail_once")
+    hook.run("CREATE SEQUENCE cascade_fail_once")
+    hook.run(
+        "CREATE OR REPLACE FUNCTION cascade_fail_once() RETURNS trigger AS $$ BEGIN "
+        "IF NEW.id = 1500 AND nextval('cascade_fail_once') = 1 THEN "
+        "RAISE EXCEPTION 'the database went away'; END IF; RETURN NEW; END $$ "
+        "LANGUAGE plpgsql"
+    )
+    hook.run(
+        "CREATE TRIGGER cascade_fail_once BEFORE UPDATE ON cascade_outbox "
+        "FOR EACH ROW EXECUTE FUNCTION cascade_fail_once()"
+    )
+    store = MemoryStore()
+    arguments = {
+        "sql": dags.DB_OUTBOX_SELECT,
+        "sql_conn_id": "cascade_test_postgres",
+        "mark_sent_sql": dags.DB_MARK_SENT,
+        "from_name": "Brand",
+        "message_type": "promo",
+        "max_in_flight": 1,
+    }
+    context = {"ti": TI(), "task_state_store": store}
+    with pytest.raises(CascadeWriteBackError) as error:
+        CascadeSendOperator(task_id="send", **arguments).execute(context)
+    assert len(error.value.unmarked) == 1_000
+    assert sandbox.stats()["accepted"] == 2_000  # stopped at once: batch 3 never went
+    assert outbox_state("postgres") == (1_000, 5_000)
+    said = str(error.value)
+    assert "the database went away" in said and "1000 message(s) that are not marked" in said
+    assert "a retry of this task marks them without sending them again" in said
+    assert "a new DAG run would select them again" in said
+
+    result = CascadeSendOperator(task_id="send", **arguments).execute(context)
+    assert result["sent"] == 4_000  # batches 2-5: batch 2 marked, not sent again
+    assert sandbox.stats()["accepted"] == 5_000
+    assert sandbox.stats()["duplicate_tracking_ids"] == 0
+    assert outbox_state("postgres") == (5_000, 5_000)
