@@ -302,7 +302,6 @@ class Campaign:
         """
         if not messages:
             return
-        self._make_room_for(len(messages))
         self._planned += len(messages)
         if self._forecast is not None:
             self._forecast.add(messages)
@@ -476,15 +475,29 @@ class Campaign:
         except CascadeError as other:
             self.log.error("%s", other)
 
-    def _make_room_for(self, count: int) -> None:
+    @property
+    def _inline_only(self) -> bool:
+        """Every id must fit the XCom: no ``results_path`` to offload to, and no outbox
+        (``write_back``) that holds them."""
         limit = self.settings.xcom_inline_limit
-        if limit is None or self.settings.results_path is not None:
+        return limit is not None and not self.settings.results_path and self.write_back is None
+
+    def _check_fits_inline(self, source: Source) -> None:
+        """A send whose ids can only go inline fails before the first request when the
+        source holds more than ``xcom_inline_limit`` (counted as ``max_messages`` counts)."""
+        if not self._inline_only:
             return
-        if self._planned + count > limit:
-            raise CascadeError(
-                f"this send holds more than xcom_inline_limit={limit} messages: set "
-                "results_path (e.g. 's3://bucket/cascade/{{ run_id }}.jsonl' or a file:// URI) "
-                f"so their ids are written there; {self._planned} were sent so far"
+        limit = self.settings.xcom_inline_limit
+        assert limit is not None
+        count = self.result.counted
+        if count is None:
+            count = source.total if source.total is not None else source.count()
+        if count > limit:
+            raise CascadeGuardrailError(
+                f"the source holds {count} messages, more than xcom_inline_limit={limit} "
+                "whose ids fit the XCom; nothing was sent: set results_path (e.g. "
+                "'s3://bucket/cascade/{{ run_id }}.jsonl' or a file:// URI) so their ids are "
+                "written there, or mark_sent_sql so the outbox holds them"
             )
 
     def _count(self, messages: int, batches: int) -> None:
@@ -511,8 +524,20 @@ class Campaign:
                 # The results file holds every id now; a retry that finds a part gone reads it.
                 self.ledger.parts.remove()
         else:
-            self.result.messages = self._spool.inline()
-            self.result.take_left_out(self._left_out.inline())
+            # Past the limit without results_path only when the outbox holds every id.
+            self.result.messages = self._spool.inline(limit)
+            self.result.take_left_out(self._left_out.inline(limit))
+            self.result.truncated = limit is not None and entries > limit
+            if self.result.truncated:
+                self.log.warning(
+                    "%d message(s) are more than xcom_inline_limit=%d and there is no "
+                    "results_path: the outbox (mark_sent_sql) holds every message id, the "
+                    "XCom the counts and the first %d. A delivery wait on this send then needs "
+                    "message_ids= read from the outbox, or a results_path on the send",
+                    entries,
+                    limit,
+                    limit,
+                )
         if self._forecast is not None:
             self.result.forecast = self._forecast.to_json(
                 scheduled_by_quiet_hours=self.result.rescheduled,
@@ -535,12 +560,12 @@ class Campaign:
         """
         self._progress.total = source.total
         self._check_size(source)
+        self._check_fits_inline(source)
         write_back = self.write_back is not None
         spared = _SparedCollector()
         try:
             if isinstance(source, ListSource) and not source.checked:
-                # The whole list is there: its size and its validity are known before sending.
-                self._make_room_for(len(source.messages))
+                # The whole list is there: its validity is known before sending.
                 if self.settings.on_invalid == "fail":
                     checked = self.check(RawBatch("message", 1, source.messages))
                     source = ListSource(checked, checked=True)

@@ -9,6 +9,7 @@ storage: past ``xcom_inline_limit`` messages the id mapping goes to a JSON Lines
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import tempfile
@@ -78,6 +79,9 @@ class CascadeSendResult:
         ``duplicates`` and ``held`` are ``None`` in the XCom: they are then the lines of
         ``results_path`` without a message id (``"suppressed": true``, ``"duplicate_of"``,
         ``"held"``), which :meth:`load` puts back.
+    :param truncated: the send held more than ``xcom_inline_limit`` messages and had no
+        ``results_path``, so ``messages`` (and the left-out lists) hold only the first
+        ``xcom_inline_limit``: its ``mark_sent_sql`` outbox holds every message id.
     :param rescheduled: messages whose ``scheduled_sent`` quiet hours moved to the window's end.
     :param timeline: ``[seconds since the send started, messages sent]`` after each batch,
         thinned to at most 100 points (the UI view's chart).
@@ -103,6 +107,7 @@ class CascadeSendResult:
     duplicate_count: int = 0
     held_count: int = 0
     rescheduled: int = 0
+    truncated: bool = False
     forecast: dict[str, Any] | None = None
     timeline: list[list[float]] = field(default_factory=list)
 
@@ -125,6 +130,7 @@ class CascadeSendResult:
             "duplicate_count": self.duplicate_count,
             "held_count": self.held_count,
             "rescheduled": self.rescheduled,
+            "truncated": self.truncated,
             "forecast": self.forecast,
             "timeline": self.timeline,
         }
@@ -254,11 +260,12 @@ class ResultSpool(Generic[Item]):
         """The entries, when they are all still in memory."""
         return self._held if self._file is None else None
 
-    def inline(self) -> list[dict[str, Any]]:
+    def inline(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The first ``limit`` entries (all by default), as JSON objects."""
         if self._file is None:
-            return [dict(self._to_json(item)) for item in self._held]
+            return [dict(self._to_json(item)) for item in self._held[:limit]]
         self._file.seek(0)
-        return [json.loads(line) for line in self._file]
+        return [json.loads(line) for line in itertools.islice(self._file, limit)]
 
     def offload(self, path: str, then: ResultSpool[Any] | None = None) -> str:
         """Write every entry to ``path`` (an ``ObjectStoragePath`` URI), and ``then``'s

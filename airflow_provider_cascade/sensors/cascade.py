@@ -175,6 +175,13 @@ class CascadeDeliverySensor(BaseSensorOperator):
                 raise CascadeError(
                     f"send_result must be a CascadeSendOperator result, not {type(value).__name__}"
                 )
+            if result.truncated:
+                raise CascadeError(
+                    f"this send result holds only the first {len(result.messages or ())} of its "
+                    f"{result.sent} message ids (it had no results_path; its mark_sent_sql "
+                    "outbox holds them all): wait on message_ids= read from the outbox, or give "
+                    "the send a results_path"
+                )
             return result.iter_watched()
         ids = self.message_ids
         if isinstance(ids, str) or not isinstance(ids, Sequence):

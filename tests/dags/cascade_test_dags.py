@@ -107,6 +107,12 @@ sql_fail_invalid = _outbox_send(
     retries=3,
     retry_delay=timedelta(seconds=0),
 )
+# Past xcom_inline_limit without results_path: the outbox holds the ids, the send goes on.
+sql_outbox_no_results_path = _outbox_send(
+    "cascade_sql_outbox_no_results_path", mark_sent_sql=MARK_SENT
+)
+# ... and with no outbox either: nothing could hold the ids, so nothing is sent.
+sql_no_write_back = _outbox_send("cascade_sql_no_write_back")
 dry_run = _outbox_send("cascade_dry_run", dry_run=True, xcom_inline_limit=100_000)
 capped = _outbox_send("cascade_capped", mark_sent_sql=MARK_SENT, max_messages=500)
 deduped = _outbox_send("cascade_deduped", mark_sent_sql=MARK_SENT, dedupe="phone", batch_size=4)

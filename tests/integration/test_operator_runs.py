@@ -11,9 +11,11 @@ from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState, TaskInstanceState
 
 from airflow_provider_cascade.constants import DEFAULT_MAX_REQUESTS_PER_SECOND
+from airflow_provider_cascade.exceptions import CascadeError
 from airflow_provider_cascade.results import CascadeSendResult
 from tests.airflow_runs import run, xcom
 from tests.dags import cascade_test_dags as dags
+from tests.reliability._helpers import TI
 
 pytestmark = [
     pytest.mark.integration,
@@ -173,6 +175,42 @@ def test_on_invalid_fail_stops_before_the_invalid_batch(sandbox, outbox):
     assert db.execute("SELECT COUNT(*) FROM outbox WHERE message_id IS NOT NULL").fetchone() == (
         200,
     )
+
+
+def test_an_outbox_send_past_the_inline_limit_goes_on_without_results_path(sandbox, outbox):
+    """20,000 outbox rows, mark_sent_sql, no results_path: once stopped after 10,000 with
+    "set results_path". The outbox holds the ids, so the send goes on; the XCom keeps the
+    counts and the first 10,000, and says so."""
+    db = outbox(20_000)
+    dag_run, tis = run(dags.sql_outbox_no_results_path)
+    assert dag_run.state == DagRunState.SUCCESS and tis["send"].try_number == 1
+    value = xcom(dag_run, "send")
+    assert value["sent"] == 20_000 and value["truncated"] is True
+    assert len(value["messages"]) == 10_000 and value["results_path"] is None
+    assert sandbox.stats()["accepted"] == 20_000
+    assert sandbox.stats()["duplicate_tracking_ids"] == 0
+    marked = db.execute("SELECT COUNT(*) FROM outbox WHERE message_id IS NOT NULL").fetchone()
+    assert marked == (20_000,)
+    # A delivery wait on that result would watch half the campaign: it says so instead.
+    from airflow_provider_cascade.sensors.cascade import CascadeDeliverySensor
+
+    sensor = CascadeDeliverySensor(task_id="wait", send_result=value, timeout=5)
+    with pytest.raises(CascadeError, match="holds only the first 10000 of its 20000 message ids"):
+        sensor.execute({"ti": TI()})
+
+
+def test_a_send_whose_ids_fit_nowhere_fails_before_the_first_request(sandbox, outbox):
+    outbox(10_001)
+    dag_run, tis = run(dags.sql_no_write_back)
+    assert dag_run.state == DagRunState.FAILED and tis["send"].try_number == 1
+    assert sandbox.stats()["requests"] == 0
+    operator = dags.sql_no_write_back.get_task("send")
+    with pytest.raises(
+        CascadeError,
+        match=r"the source holds 10001 messages, more than "
+        r"xcom_inline_limit=10000 whose ids fit the XCom; nothing was sent",
+    ):
+        operator.execute({"ti": TI()})
 
 
 @pytest.mark.compat("task_state_store")
