@@ -564,11 +564,12 @@ class Campaign:
         write_back = self.write_back is not None
         spared = _SparedCollector()
         try:
-            if isinstance(source, ListSource) and not source.checked:
+            listed = isinstance(source, ListSource) and not source.checked
+            if listed and self.settings.on_invalid == "fail":
                 # The whole list is there: its validity is known before sending.
-                if self.settings.on_invalid == "fail":
-                    checked = self.check(RawBatch("message", 1, source.messages))
-                    source = ListSource(checked, checked=True)
+                assert isinstance(source, ListSource)
+                checked = self.check(RawBatch("message", 1, source.messages))
+                source = ListSource(checked, checked=True)
             for raw in source.batches(self.settings.batch_size):
                 keys: list[Any] | None = [] if write_back else None
                 self.send(self.check(raw, keys), keys)
