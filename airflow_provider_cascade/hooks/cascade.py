@@ -11,6 +11,7 @@ themselves with one :class:`~.pacing.Pacer`. Request and reply shapes are
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -477,8 +478,18 @@ class _BatchAttempt:
         try:
             response = self.session.post(self.url, data=self.body, timeout=self.timeouts)
         except requests.RequestException as error:
+            handshake = _failed_handshake(error)
+            if handshake is not None:
+                raise _Retryable(
+                    f"the TLS handshake with {_origin(self.url)} failed ({handshake}) before "
+                    f"anything was sent{_tls_hint(handshake, self.url)}"
+                ) from None
             if _never_sent(error):
-                raise _Retryable(f"could not connect ({type(error).__name__})") from None
+                raise _Retryable(
+                    f"could not connect to {_origin(self.url)} ({type(error).__name__}) before "
+                    "anything was sent: check the connection's host, port and scheme "
+                    "(http:// or https://)"
+                ) from None
             raise _Uncertain(f"{type(error).__name__} after the request was sent") from None
         reply = classify(
             response.status_code, response.content, response.headers.get("Retry-After")
@@ -512,3 +523,59 @@ def _never_sent(error: requests.RequestException) -> bool:
     reason = error.args[0] if error.args else None
     reason = getattr(reason, "reason", reason)  # urllib3 wraps it in MaxRetryError
     return isinstance(reason, NewConnectionError)
+
+
+#: ``ssl`` reasons that fail the handshake, before any byte of the request is sent.
+_HANDSHAKE_REASONS = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "RECORD_LAYER_FAILURE",
+        "UNKNOWN_PROTOCOL",
+        "HTTP_REQUEST",
+        "CERTIFICATE_VERIFY_FAILED",
+        "TLSV1_ALERT_PROTOCOL_VERSION",
+        "SSLV3_ALERT_HANDSHAKE_FAILURE",
+        "TLSV1_ALERT_INTERNAL_ERROR",
+        "UNSUPPORTED_PROTOCOL",
+        "NO_PROTOCOLS_AVAILABLE",
+    }
+)
+#: Of those, the ones a server that speaks plain HTTP causes.
+_PLAIN_HTTP_REASONS = frozenset(
+    {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "UNKNOWN_PROTOCOL"}
+)
+
+
+def _failed_handshake(error: requests.RequestException) -> str | None:
+    """The ``ssl`` reason when the TLS handshake failed (nothing of the request left then),
+    else None: a TLS error while the request or its answer travelled stays in doubt."""
+    if not isinstance(error, requests.exceptions.SSLError):
+        return None
+    cause: Any = error.args[0] if error.args else None
+    for _ in range(4):  # requests -> urllib3 MaxRetryError -> urllib3 SSLError -> ssl.SSLError
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return "CERTIFICATE_VERIFY_FAILED"
+        if isinstance(cause, ssl.SSLError):
+            reason = getattr(cause, "reason", None)
+            return reason if reason in _HANDSHAKE_REASONS else None
+        cause = getattr(cause, "reason", None) or (
+            cause.args[0] if getattr(cause, "args", None) else None
+        )
+    return None
+
+
+def _tls_hint(reason: str, url: str) -> str:
+    if reason in _PLAIN_HTTP_REASONS:
+        plain = "http://" + url.split("://", 1)[-1].split("/", 1)[0]
+        return (
+            ": the server does not speak TLS. If it serves plain HTTP, write the connection's "
+            f"host as {plain} (a host without a scheme gets https://)"
+        )
+    if reason == "CERTIFICATE_VERIFY_FAILED":
+        return ": its certificate was not trusted (check the host name and the CA bundle)"
+    return ": the server and this client share no TLS version or cipher"
+
+
+def _origin(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"

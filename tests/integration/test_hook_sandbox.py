@@ -163,3 +163,49 @@ def test_no_secret_or_phone_reaches_logs_or_errors(sandbox, monkeypatch, logs):
     assert "retry 1 of 4" in text  # the retries were logged ...
     assert TEST_API_KEY not in text  # ... without the key
     assert "+380500000001" not in text and "380501234567" not in text
+
+
+def test_https_to_a_plain_http_server_is_never_sent_and_names_the_fix(sandbox, monkeypatch):
+    """A host without a scheme gets https://; against a plain-HTTP server the handshake fails
+    before anything is sent: retried as never sent (not "in doubt"), and the error says
+    which scheme the server speaks."""
+    from airflow_provider_cascade.exceptions import CascadeServerError
+
+    authority = sandbox.url.split("://", 1)[1]
+    host, port = authority.split(":")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CASCADE_PLAIN",
+        json.dumps(
+            {"conn_type": "cascade", "host": host, "port": int(port), "password": TEST_API_KEY}
+        ),
+    )
+    hook = fast_hook(cascade_conn_id="cascade_plain", max_retries=1)
+    with pytest.raises(CascadeServerError) as error:
+        hook.send([make_message(1)])
+    assert not isinstance(error.value, CascadeBatchInDoubtError)
+    said = str(error.value)
+    assert f"the TLS handshake with https://{authority} failed" in said
+    assert f"write the connection's host as http://{authority}" in said
+    assert "nothing of the batch was accepted" in said
+    assert sandbox.stats()["requests"] == 0
+
+
+def test_a_refused_connection_is_never_sent_and_names_what_to_check(sandbox, monkeypatch):
+    import socket
+
+    from airflow_provider_cascade.exceptions import CascadeServerError
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CASCADE_NOWHERE",
+        json.dumps(
+            {"conn_type": "cascade", "host": f"http://127.0.0.1:{port}", "password": TEST_API_KEY}
+        ),
+    )
+    with pytest.raises(CascadeServerError) as error:
+        fast_hook(cascade_conn_id="cascade_nowhere", max_retries=1).send([make_message(1)])
+    assert not isinstance(error.value, CascadeBatchInDoubtError)
+    assert f"could not connect to http://127.0.0.1:{port}" in str(error.value)
+    assert "(http:// or https://)" in str(error.value)
