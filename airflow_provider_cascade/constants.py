@@ -7,6 +7,8 @@ from datetime import timedelta
 
 #: The connection id the hook, operator, sensor and notifier use unless told otherwise.
 DEFAULT_CONN_ID = "cascade_default"
+#: The connection type the provider registers.
+CONN_TYPE = "cascade"
 
 # --- the connection's defaults ------------------------------------------------------------
 DEFAULT_BASE_URL = "https://restapi.smsbat.com"

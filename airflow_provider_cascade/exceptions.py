@@ -7,6 +7,7 @@
     ├── CascadeStatementError    a write-back statement that cannot run: found before sending
     ├── CascadeGuardrailError    a campaign guardrail (max_messages, max_reject_ratio) stopped it
     ├── CascadeAuthError         401: the connection's credentials were refused
+    ├── CascadeConnectionError   cascade_conn_id names a connection of another type
     ├── CascadeWriteBackError    accepted messages could not be marked (the database failed)
     ├── CascadeRateLimitError    429 still answered after every retry
     └── CascadeServerError       5xx, a broken connection or an unreadable reply
@@ -31,6 +32,7 @@ from airflow_provider_cascade.validation import Problem
 __all__ = [
     "CascadeAuthError",
     "CascadeBatchInDoubtError",
+    "CascadeConnectionError",
     "CascadeError",
     "CascadeGuardrailError",
     "CascadeRateLimitError",
@@ -104,6 +106,10 @@ class CascadeGuardrailError(CascadeFinalError):
 
 class CascadeAuthError(CascadeFinalError):
     """``401``: the service refused the connection's credentials. Never retried."""
+
+
+class CascadeConnectionError(CascadeFinalError):
+    """``cascade_conn_id`` names a connection of another type (``http``, ``postgres``...)."""
 
 
 class CascadeRateLimitError(CascadeError):

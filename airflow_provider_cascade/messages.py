@@ -10,7 +10,6 @@ every message, so that nothing is sent from a batch known to be invalid.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, MutableSequence, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple
@@ -18,6 +17,7 @@ from typing import Any, NamedTuple
 from airflow_provider_cascade.exceptions import CascadeValidationError
 from airflow_provider_cascade.privacy import mask_phone, redact_phones
 from airflow_provider_cascade.results import SentMessage
+from airflow_provider_cascade.suggestions import FIELD_SYNONYMS, nearest
 from airflow_provider_cascade.validation import (
     FIELDS,
     RECOMMENDED_TTL,
@@ -58,8 +58,8 @@ def field_for_key(name: str) -> str | None:
 def unknown_key_rule(key: str, rule: str = "is not a message field") -> str:
     """Why ``key`` is refused, with the nearest field when one is close (``phone`` ->
     ``to_phone``)."""
-    nearest = difflib.get_close_matches(key.lower(), [*FIELDS, "id"], n=1, cutoff=0.6)
-    hint = f": did you mean {nearest[0]}?" if nearest else f" (fields: id, {', '.join(FIELDS)})"
+    meant = nearest(key, [*FIELDS, "id"], FIELD_SYNONYMS)
+    hint = f": did you mean {meant}?" if meant else f" (fields: id, {', '.join(FIELDS)})"
     return f"{rule}{hint}"
 
 

@@ -90,8 +90,11 @@ def as_message_list(value: Any) -> list[Any]:
         try:
             value = json.loads(value)
         except ValueError:
+            rule = f"is text but not a JSON array ({len(value)} characters rendered"
+            if value.lstrip().startswith(("[{'", "({'", "[(")):
+                rule += ": it looks like a Python repr; render the list with '| tojson'"
             raise CascadeValidationError(
-                [Problem("messages", "messages", "is text but not a JSON array", "INVALID_BODY")]
+                [Problem("messages", "messages", rule + ")", "INVALID_BODY")]
             ) from None
     if isinstance(value, Mapping) or not isinstance(value, Sequence) or isinstance(value, bytes):
         raise CascadeValidationError(

@@ -273,8 +273,12 @@ def _check_scheduled_sent(value: Any) -> str | None:
             "INVALID_SCHEDULED_SENT",
         )
     if value.tzinfo is None or value.utcoffset() is None:
+        wall = value.replace(microsecond=0).isoformat()
         raise _Broken(
-            "has no time zone: give one (e.g. '2025-01-25T09:00:00Z')", "INVALID_SCHEDULED_SENT"
+            f"has no time zone: {wall!r}; give one, e.g. '{wall}Z' if it is UTC or "
+            f"'{wall}+02:00' with its offset (a template such as "
+            "'{{ data_interval_end.add(hours=2) }}' keeps its zone)",
+            "INVALID_SCHEDULED_SENT",
         )
     utc = value.astimezone(timezone.utc).replace(microsecond=0)
     now = datetime.now(timezone.utc)

@@ -22,6 +22,7 @@ from airflow.providers.common.compat.sdk import BaseHook
 from urllib3.exceptions import NewConnectionError
 
 from airflow_provider_cascade.constants import (
+    CONN_TYPE,
     DEFAULT_CONN_ID,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_RETRY_WAIT,
@@ -83,7 +84,7 @@ class CascadeHook(BaseHook):
 
     conn_name_attr = "cascade_conn_id"
     default_conn_name = DEFAULT_CONN_ID
-    conn_type = "cascade"
+    conn_type = CONN_TYPE
     hook_name = "SMSBAT Cascade"
 
     def __init__(
@@ -325,7 +326,7 @@ class CascadeAsyncHook(BaseHook):
 
     conn_name_attr = "cascade_conn_id"
     default_conn_name = DEFAULT_CONN_ID
-    conn_type = "cascade"
+    conn_type = CONN_TYPE
     hook_name = "SMSBAT Cascade (async)"
 
     def __init__(

@@ -9,13 +9,18 @@ from typing import Any
 from airflow.providers.common.compat.sdk import mask_secret
 
 from airflow_provider_cascade.constants import (
+    CONN_TYPE,
     DEFAULT_BASE_URL,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_REQUESTS_PER_SECOND,
     DEFAULT_STATUS_PATH,
     DEFAULT_TIMEOUT,
 )
-from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError
+from airflow_provider_cascade.exceptions import (
+    CascadeAuthError,
+    CascadeConnectionError,
+    CascadeError,
+)
 from airflow_provider_cascade.wire import API_KEY_HEADER, EXTRA_CREDENTIAL_HEADERS, JSON_HEADERS
 
 
@@ -44,9 +49,18 @@ def connection_config(
     """Read a ``cascade`` connection; its credentials are registered for masking in logs
     (``mask=False`` where the caller already did, as ``get_async_connection`` does).
 
+    :raises CascadeConnectionError: the connection is not of type ``cascade``.
     :raises CascadeAuthError: the connection holds no credential.
     :raises CascadeError: an extra that should be a number is not.
     """
+    if conn.conn_type and conn.conn_type != CONN_TYPE:
+        raise CascadeConnectionError(
+            f"connection {conn.conn_id!r} is of type {conn.conn_type!r}, not {CONN_TYPE!r}: "
+            f"cascade_conn_id= needs a Cascade connection (type {CONN_TYPE!r}: host, API key "
+            f"as the password), e.g. AIRFLOW_CONN_{str(conn.conn_id).upper()}="
+            f'\'{{"conn_type": "{CONN_TYPE}", "host": "{DEFAULT_BASE_URL}", '
+            '"password": "<your API key>"}\''
+        )
     extra = conn.extra_dejson
     credentials = {API_KEY_HEADER: conn.password or ""} | {
         header: str(extra.get(name) or "") for name, header in EXTRA_CREDENTIAL_HEADERS.items()

@@ -18,6 +18,7 @@ from airflow_provider_cascade.constants import (
 from airflow_provider_cascade.privacy import mask_phone
 from airflow_provider_cascade.quiet_hours import QuietHours, QuietPolicy
 from airflow_provider_cascade.settings import CampaignSettings, Dedupe, OnInvalid, OnUncertain
+from airflow_provider_cascade.suggestions import ARGUMENT_SYNONYMS, check_arguments
 from airflow_provider_cascade.wire import WIRE_NAMES, Route
 
 if TYPE_CHECKING:
@@ -218,6 +219,7 @@ class CascadeSendOperator(BaseOperator):
         quiet_hours_policy: QuietPolicy = "schedule",
         **kwargs: Any,
     ) -> None:
+        check_arguments(type(self), kwargs, ARGUMENT_SYNONYMS)
         super().__init__(**kwargs)
         if (messages is None) == (sql is None):
             raise ValueError("give exactly one source: messages= or sql=")

@@ -25,6 +25,7 @@ from airflow_provider_cascade.delivery import DeliveryTracker, SuccessWhen
 from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError
 from airflow_provider_cascade.results import CascadeSendResult, Watched
 from airflow_provider_cascade.sampling import estimate, reservoir
+from airflow_provider_cascade.suggestions import ARGUMENT_SYNONYMS, check_arguments
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -116,6 +117,7 @@ class CascadeDeliverySensor(BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
+        check_arguments(type(self), kwargs, ARGUMENT_SYNONYMS)
         super().__init__(**kwargs)
         if (send_result is None) == (message_ids is None):
             raise ValueError("give exactly one input: send_result= or message_ids=")

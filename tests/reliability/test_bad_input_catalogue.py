@@ -113,6 +113,21 @@ CASES: list[tuple[str, object, tuple[str, ...]]] = [
     ("text-lone-surrogate", good(text="hi \udc80"), ("order-1", "text", "UTF-8")),
     ("text-1mb", good(text="x" * 1_000_000), ("order-1", "text", "at most 4096")),
     ("unknown-field", good(phone=PHONE), ("order-1", "phone", "not a message field")),
+    # Suggestions by meaning, not spelling alone (`message` once suggested message_type).
+    ("message-for-text", good(message="Order 1"), ("order-1", "message", "did you mean text?")),
+    ("body-for-text", good(body="x"), ("order-1", "body", "did you mean text?")),
+    ("msisdn-for-phone", good(msisdn=PHONE), ("order-1", "msisdn", "did you mean to_phone?")),
+    ("sender-for-from-name", good(sender="Shop"), ("order-1", "sender", "did you mean from_name?")),
+    (
+        "scheduled-naive-text",
+        good(scheduled_sent="2030-01-01T09:00:00"),
+        (
+            "order-1",
+            "scheduled_sent",
+            "has no time zone: '2030-01-01T09:00:00'",
+            "'2030-01-01T09:00:00Z'",
+        ),
+    ),
     ("not-a-mapping", "order-1", ("message 2", "message", "not a mapping")),
 ]
 WHOLE = [
@@ -213,3 +228,48 @@ def test_bad_rows_from_sql_are_named_by_row_or_id(sandbox, logs, tmp_path, monke
     with pytest.raises(CascadeValidationError) as caught:
         operator.execute({"ti": TI()})  # type: ignore[arg-type]
     check(caught.value, words, sandbox, logs() + str(caught.value))
+
+
+@pytest.mark.parametrize(
+    ("argument", "meant"),
+    [
+        ("sender", "from_name"),
+        ("conn_id", "cascade_conn_id"),
+        ("query", "sql"),
+        ("retires", "retries"),
+        ("mesages", "messages"),
+    ],
+)
+def test_a_misnamed_operator_argument_names_the_one_meant(argument, meant):
+    with pytest.raises(
+        TypeError,
+        match=rf"unexpected argument\(s\): {argument}= \(did you mean "
+        rf"{meant}=\?\)",
+    ):
+        CascadeSendOperator(task_id="send", messages=[], **{argument: "x"})
+
+
+@pytest.mark.parametrize("conn_type", ["http", "postgres"])
+def test_a_connection_of_another_type_is_named_as_such(sandbox, monkeypatch, conn_type):
+    """An ``http`` connection used to be accepted (and sent), a ``postgres`` one reported as
+    having no credential; either is the wrong type, said before anything is sent."""
+    from airflow_provider_cascade.exceptions import CascadeConnectionError
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_NOT_CASCADE",
+        json.dumps({"conn_type": conn_type, "host": sandbox.url, "password": "local-test-key"}),
+    )
+    operator = CascadeSendOperator(
+        task_id="send",
+        messages=[good()],
+        from_name="Shop",
+        message_type="transaction",
+        cascade_conn_id="not_cascade",
+    )
+    with pytest.raises(
+        CascadeConnectionError,
+        match=rf"connection 'not_cascade' is of type "
+        rf"'{conn_type}', not 'cascade'",
+    ):
+        operator.execute({"ti": TI()})  # type: ignore[arg-type]
+    assert sandbox.stats()["requests"] == 0
