@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from airflow.models.taskinstance import TaskInstance
@@ -10,9 +11,16 @@ from airflow.utils.session import create_session
 
 from airflow_provider_cascade.version_compat import AIRFLOW_V_3_0_PLUS
 
+#: A full phone number: E.164 with its plus, or Ukraine's 380 and nine digits without it;
+#: standing alone (not inside a UUID, a longer number or a float's decimals).
+PHONE_SHAPED = re.compile(r"(?<![\w.\-])(?:\+\d{10,15}|380\d{9})(?!\d)")
+
 
 def run(dag) -> tuple[Any, dict[str, TaskInstance]]:
-    """``dag.test()`` in-process; the run and its task instances, detached from the session."""
+    """``dag.test()`` in-process; the run and its task instances, detached from the session.
+
+    Every run is also scanned: no rendered field of any task (the UI's Rendered Templates
+    tab) and no XCom of the provider's tasks may hold a phone-shaped value."""
     dag_run = dag.test()
     with create_session() as session:
         tis = (
@@ -22,7 +30,44 @@ def run(dag) -> tuple[Any, dict[str, TaskInstance]]:
         )
         for ti in tis:
             session.expunge(ti)
+    assert_no_phones_shown(dag, dag_run)
     return dag_run, {ti.task_id: ti for ti in tis}
+
+
+def assert_no_phones_shown(dag, dag_run) -> None:
+    """The run's rendered fields, and the XComs the provider's tasks pushed, hold no phone."""
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+
+    shown: list[tuple[str, str]] = []
+    with create_session() as session:
+        for row in session.query(RenderedTaskInstanceFields).filter_by(
+            dag_id=dag_run.dag_id, run_id=dag_run.run_id
+        ):
+            shown.append(
+                (f"rendered fields of {row.task_id}", json.dumps(row.rendered_fields, default=str))
+            )
+        model = _xcom_model()
+        ours = {
+            task.task_id
+            for task in dag.tasks
+            if type(task).__module__.startswith("airflow_provider_cascade")
+        }
+        for row in session.query(model).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id):
+            if row.task_id in ours:
+                value = row.value.decode() if isinstance(row.value, bytes) else row.value
+                shown.append((f"XCom {row.key!r} of {row.task_id}", json.dumps(value, default=str)))
+    leaks = [(where, found) for where, text in shown for found in PHONE_SHAPED.findall(text)]
+    assert not leaks, f"{dag.dag_id} shows full phone numbers: {leaks[:5]}"
+
+
+def _xcom_model() -> Any:
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.models.xcom import XComModel
+
+        return XComModel
+    from airflow.models.xcom import XCom
+
+    return XCom
 
 
 def xcom(dag_run, task_id: str, key: str = "return_value") -> Any:

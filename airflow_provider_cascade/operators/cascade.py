@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Sized
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -19,7 +19,7 @@ from airflow_provider_cascade.privacy import mask_phone
 from airflow_provider_cascade.quiet_hours import QuietHours, QuietPolicy
 from airflow_provider_cascade.settings import CampaignSettings, Dedupe, OnInvalid, OnUncertain
 from airflow_provider_cascade.suggestions import ARGUMENT_SYNONYMS, check_arguments
-from airflow_provider_cascade.wire import WIRE_NAMES, Route
+from airflow_provider_cascade.wire import Route
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -41,8 +41,9 @@ _HOOK_ARGUMENTS_OF_THE_OPERATOR = {
     "resend_uncertain": "on_uncertain",
     "budget_share": "max_active_tis_per_dagrun",
 }
-_PREVIEW_HIDDEN = ("survey_options", WIRE_NAMES["survey_options"])
-_PREVIEW_PHONE = ("to_phone", WIRE_NAMES["to_phone"])
+#: Fields a preview shows as they are (neither personal nor bulky); to_phone is masked, the
+#: text and survey options shown by their size, any other key counted.
+_PREVIEW_KEPT = frozenset({"tracking_id", "from_name", "message_type", "ttl", "scheduled_sent"})
 
 
 class CascadeSendOperator(BaseOperator):
@@ -279,6 +280,8 @@ class CascadeSendOperator(BaseOperator):
         # the UI and stored); the real list is kept here.
         self._messages_template = messages
         self._rendered_messages: Any = None
+        self._suppress_phones_template = suppress_phones  # the same for suppress_phones
+        self._rendered_suppress_phones: Any = suppress_phones
 
     def _do_render_template_fields(
         self,
@@ -288,12 +291,16 @@ class CascadeSendOperator(BaseOperator):
         jinja_env: Any,
         seen_oids: set[int],
     ) -> None:
-        if parent is self:
-            self.messages = self._messages_template  # a re-render starts from the template
+        if parent is self:  # a re-render starts from the templates
+            self.messages = self._messages_template
+            self.suppress_phones = self._suppress_phones_template
         super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
-        if parent is self and self.messages is not None:
-            self._rendered_messages = self.messages
-            self.messages = masked_preview(self.messages)
+        if parent is self:
+            if self.messages is not None:
+                self._rendered_messages = self.messages
+                self.messages = masked_preview(self.messages)
+            self._rendered_suppress_phones = self.suppress_phones
+            self.suppress_phones = counted_phones(self.suppress_phones)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_cascade.campaign import Campaign
@@ -395,13 +402,13 @@ class CascadeSendOperator(BaseOperator):
 
     def _suppression(self) -> PhoneSet | None:
         """The numbers never to send to, read before anything is sent."""
-        if self.suppress_sql is None and self.suppress_phones is None:
+        if self.suppress_sql is None and self._rendered_suppress_phones is None:
             return None
         from airflow_provider_cascade.sources import as_message_list
         from airflow_provider_cascade.suppression import load_suppression
 
         numbers = load_suppression(
-            as_message_list(self.suppress_phones or []),
+            as_message_list(self._rendered_suppress_phones or []),
             sql=self.suppress_sql,
             conn_id=self.suppress_conn_id,
         )
@@ -429,19 +436,34 @@ class CascadeSendOperator(BaseOperator):
 
 
 def masked_preview(messages: Any, limit: int = 20) -> Any:
-    """What the UI shows of ``messages``: ids and types, phones masked, no text."""
-    if isinstance(messages, str) or not isinstance(messages, Sequence):
-        return messages if not isinstance(messages, str) else f"<{len(messages)} characters>"
+    """What the UI shows of ``messages``: the known fields of the first ``limit``, phones
+    masked, texts and survey options as their size, and how many other keys each had (a
+    misnamed key's value is never shown: ``phone`` may hold a number)."""
+    from airflow_provider_cascade.messages import field_for_key
+
+    if isinstance(messages, str):
+        return f"<{len(messages)} characters>"
+    if isinstance(messages, Mapping):  # refused when sent; shown masked all the same
+        return masked_preview([messages], limit)
+    if not isinstance(messages, Sequence):
+        return f"<{type(messages).__name__}>"
     preview: list[Any] = []
     for item in messages[:limit]:
         if isinstance(item, Mapping):
-            preview.append(
-                {
-                    key: _masked(key, value)
-                    for key, value in item.items()
-                    if key not in _PREVIEW_HIDDEN
-                }
-            )
+            shown = {}
+            for key, value in item.items():
+                field = field_for_key(str(key))
+                if field in _PREVIEW_KEPT:
+                    shown[key] = value
+                elif field == "to_phone":
+                    shown[key] = mask_phone(value)
+                elif field is not None:  # text, survey_options: their size only
+                    size = len(value) if isinstance(value, Sized) else 1
+                    shown[key] = f"<{size} {'characters' if field == 'text' else 'options'}>"
+            others = len(item) - len(shown)
+            if others:
+                shown["<other keys>"] = others
+            preview.append(shown)
         else:
             preview.append(repr(item))
     if len(messages) > limit:
@@ -449,9 +471,10 @@ def masked_preview(messages: Any, limit: int = 20) -> Any:
     return preview
 
 
-def _masked(key: str, value: Any) -> Any:
-    if key in _PREVIEW_PHONE:
-        return mask_phone(value)
-    if key == "text" and isinstance(value, str):
-        return f"<{len(value)} characters>"
-    return value
+def counted_phones(phones: Any) -> Any:
+    """What the UI shows of ``suppress_phones``: how many numbers, never the numbers."""
+    if phones is None or isinstance(phones, str):
+        return phones if phones is None else f"<{len(phones)} characters>"
+    if isinstance(phones, Sized):
+        return f"<{len(phones)} number(s)>"
+    return f"<{type(phones).__name__}>"

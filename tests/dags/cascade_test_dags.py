@@ -76,6 +76,18 @@ with DAG("cascade_json_string_send", schedule=None, start_date=START) as json_st
     )
 
 
+with DAG("cascade_misnamed_keys", schedule=None, start_date=START) as misnamed_keys:
+    # A new user's first message: `phone` for to_phone, `message` for text. It fails
+    # validation, and its rendered fields (stored before it runs) must show no number.
+    CascadeSendOperator(
+        task_id="send",
+        messages=[{"tracking_id": "o-1", "phone": "+380501234561", "message": "Order 1 confirmed"}],
+        from_name="Shop",
+        message_type="transaction",
+        suppress_phones=["+380501234599", "+380501234598"],
+    )
+
+
 def _outbox_send(dag_id: str, **send_kwargs: Any) -> DAG:
     """A promo send from the SQLite outbox (connection cascade_test_sqlite)."""
     with DAG(dag_id, schedule=None, start_date=START) as dag:

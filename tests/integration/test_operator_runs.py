@@ -90,6 +90,22 @@ def test_rendered_fields_show_no_phone_and_no_text(sandbox):
     assert "+380500000001" not in text and "Order 1 confirmed" not in text  # ... nothing more
 
 
+@pytest.mark.compat("masking")
+def test_misnamed_keys_and_suppressed_numbers_are_counted_in_the_rendered_fields(sandbox):
+    dag_run, _ = run(dags.misnamed_keys)  # run() scans every rendered field for phones
+    assert dag_run.state == DagRunState.FAILED and sandbox.stats()["requests"] == 0
+    with create_session() as session:
+        rendered = (
+            session.query(RenderedTaskInstanceFields)
+            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id="send")
+            .one()
+            .rendered_fields
+        )
+    assert rendered["messages"] == [{"tracking_id": "o-1", "<other keys>": 2}]
+    assert rendered["suppress_phones"] == "<2 number(s)>"
+    assert "Order 1 confirmed" not in json.dumps(rendered)
+
+
 def test_a_list_pulled_through_a_string_template_is_parsed(sandbox):
     dag_run, _ = run(dags.json_string_send)
     assert dag_run.state == DagRunState.SUCCESS

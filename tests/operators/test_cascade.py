@@ -112,3 +112,20 @@ def test_hook_is_paced_and_told_about_uncertain_batches(monkeypatch):
         "message_ids": [],
     }
     assert operator.settings.route == Route.STANDARD
+
+
+def test_a_misnamed_key_is_counted_never_shown():
+    """A message with ``phone`` for ``to_phone`` and ``message`` for ``text`` was stored in
+    full in the rendered fields; only known fields are shown now, and the rest counted."""
+    preview = masked_preview(
+        [{"tracking_id": "o-1", "phone": "+380501234561", "message": "Order 1 confirmed"}]
+    )
+    assert preview == [{"tracking_id": "o-1", "<other keys>": 2}]
+    assert masked_preview({"toPhone": "+380501234561"}) == [{"toPhone": "+380*****4561"}]
+
+
+def test_suppress_phones_render_as_a_count():
+    from airflow_provider_cascade.operators.cascade import counted_phones
+
+    assert counted_phones(["+380501234561", "+380501234562"]) == "<2 number(s)>"
+    assert counted_phones(None) is None
