@@ -291,3 +291,27 @@ class ResultSpool(Generic[Item]):
         """Remove the spill file; entries held in memory stay readable."""
         if self._file is not None:
             self._file.close()
+
+
+#: XCom key of a failed send's summary (what the Cascade tab shows of it).
+FAILURE_KEY = "cascade_failure"
+#: Problems a failed send's summary keeps (the error lists them all).
+FAILURE_PROBLEMS_KEPT = 20
+
+
+def failure_summary(error: Exception) -> dict[str, Any]:
+    """What a failed send leaves for the Cascade tab: the error's type and first line,
+    what the service accepted before it, and the first problems. Phones masked, no text."""
+    from airflow_provider_cascade.privacy import redact_phones
+
+    lines = str(error).strip().splitlines()
+    problems = list(getattr(error, "problems", ()))
+    return {
+        "error": type(error).__name__,
+        "first_line": redact_phones(lines[0] if lines else type(error).__name__),
+        "accepted": len(getattr(error, "accepted", ())),
+        "problem_count": len(problems),
+        "problems": [problem.to_json() for problem in problems[:FAILURE_PROBLEMS_KEPT]],
+        "in_doubt": len(getattr(error, "tracking_ids", ())),
+        "unmarked": len(getattr(error, "unmarked", ())),
+    }

@@ -303,6 +303,24 @@ class CascadeSendOperator(BaseOperator):
             self.suppress_phones = counted_phones(self.suppress_phones)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_cascade.exceptions import CascadeError
+
+        try:
+            return self._send(context)
+        except CascadeError as error:
+            # The Cascade tab of a failed send shows what failed (problems masked) and
+            # what was accepted before; the XCom under FAILURE_KEY holds it.
+            from airflow_provider_cascade.results import FAILURE_KEY, failure_summary
+
+            ti = context.get("ti")
+            try:
+                if ti is not None:
+                    ti.xcom_push(key=FAILURE_KEY, value=failure_summary(error))
+            except Exception as other:  # the send's own error is the one that matters
+                self.log.warning("Could not record the failure for the Cascade tab: %s", other)
+            raise
+
+    def _send(self, context: Context) -> dict[str, Any]:
         from airflow_provider_cascade.campaign import Campaign
         from airflow_provider_cascade.exceptions import CascadeBatchInDoubtError
         from airflow_provider_cascade.hooks.cascade import CascadeHook

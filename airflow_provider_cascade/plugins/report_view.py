@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from airflow_provider_cascade.plugins.charts import bars, stacked_bar, timeline
+from airflow_provider_cascade.results import FAILURE_KEY
 
 #: The operators whose tasks have a Cascade report.
 CASCADE_OPERATORS = ("CascadeSendOperator", "CascadeDeliverySensor")
@@ -39,14 +40,14 @@ app = FastAPI(
 )
 
 
-def _return_value(session: Any, dag_id: str, run_id: str, task_id: str, map_index: int) -> Any:
+def _xcom(session: Any, dag_id: str, run_id: str, task_id: str, map_index: int, key: str) -> Any:
     row = session.scalars(
         select(XComModel).where(
             XComModel.dag_id == dag_id,
             XComModel.run_id == run_id,
             XComModel.task_id == task_id,
             XComModel.map_index == map_index,
-            XComModel.key == "return_value",
+            XComModel.key == key,
         )
     ).first()
     if row is None:
@@ -55,11 +56,36 @@ def _return_value(session: Any, dag_id: str, run_id: str, task_id: str, map_inde
     return json.loads(value) if isinstance(value, str) else value
 
 
+def _return_value(session: Any, dag_id: str, run_id: str, task_id: str, map_index: int) -> Any:
+    """The task's result, or the summary a failed send left (``FAILURE_KEY``)."""
+    value = _xcom(session, dag_id, run_id, task_id, map_index, "return_value")
+    if value is None:
+        failed = _xcom(session, dag_id, run_id, task_id, map_index, FAILURE_KEY)
+        if isinstance(failed, dict):
+            return {"failure": failed}
+    return value
+
+
 def figures(value: Any) -> dict[str, Any] | None:
     """What the view shows of a task's XCom: a send's counts or a delivery report's; never
     a phone, a text or a message id. None when it is neither."""
     if not isinstance(value, dict):
         return None
+    if isinstance(value.get("failure"), dict):
+        failure = value["failure"]
+        return {
+            "kind": "failed_send",
+            "error": str(failure.get("error", "")),
+            "first_line": str(failure.get("first_line", "")),
+            "accepted": int(failure.get("accepted") or 0),
+            "in_doubt": int(failure.get("in_doubt") or 0),
+            "unmarked": int(failure.get("unmarked") or 0),
+            "problem_count": int(failure.get("problem_count") or 0),
+            "first_rejected": [
+                {key: problem.get(key) for key in ("ref", "field", "rule", "code")}
+                for problem in (failure.get("problems") or [])[:REJECTED_SHOWN]
+            ],
+        }
     if "route" in value and "sent" in value:
         return {
             "kind": "send",
@@ -151,11 +177,13 @@ def task_page(
     title = f"{task_id}" + (f" [{index}]" if index >= 0 else "")
     if found is None:
         body = (
-            "<p class='empty'>No Cascade report here: this task is not a finished "
-            "CascadeSendOperator or CascadeDeliverySensor.</p>"
+            "<p class='empty'>No Cascade report here: this task is not a finished (or "
+            "failed) CascadeSendOperator, nor a finished CascadeDeliverySensor.</p>"
         )
     elif found["kind"] == "send":
         body = _send_section(found)
+    elif found["kind"] == "failed_send":
+        body = _failed_section(found)
     else:
         body = _delivery_section(found)
     return HTMLResponse(_page(title, body))
@@ -172,6 +200,8 @@ def run_page(dag_id: str, run_id: str, session: SessionDep) -> HTMLResponse:
             inner = f"<p class='empty'>{escape(str(task['state']))}: no result yet</p>"
         elif found["kind"] == "send":
             inner = _cards(_send_cards(found))
+        elif found["kind"] == "failed_send":
+            inner = _failed_section(found)
         else:
             inner = _cards({"messages": found["total"], **found["by_status"]})
         sections.append(f"<section><h2>{escape(name)}</h2>{inner}</section>")
@@ -192,6 +222,37 @@ def _send_cards(found: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _failed_section(found: dict[str, Any]) -> str:
+    """A failed send: its error's first line, what was accepted before, the problems."""
+    parts = [
+        f"<p class='failed'><strong>{escape(found['error'])}</strong>: "
+        f"{escape(found['first_line'])}</p>",
+        _cards(
+            {
+                "accepted before it failed": found["accepted"],
+                "problems": found["problem_count"],
+                "in doubt": found["in_doubt"],
+                "not written back": found["unmarked"],
+            }
+        ),
+    ]
+    if found["first_rejected"]:
+        parts.append(_problems_table(found["first_rejected"], found["problem_count"], "Problems"))
+    return "".join(parts)
+
+
+def _problems_table(problems: list[dict[str, Any]], total: int, title: str) -> str:
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{escape(str(problem[key]))}</td>" for key in problem) + "</tr>"
+        for problem in problems
+    )
+    return (
+        f"<h2>{title} ({len(problems)} of {total})</h2>"
+        "<table><tr><th>message</th><th>field</th><th>rule</th><th>code</th></tr>"
+        f"{rows}</table>"
+    )
+
+
 def _send_section(found: dict[str, Any]) -> str:
     parts = [
         f"<p class='meta'>route {escape(str(found['route']))}"
@@ -202,15 +263,7 @@ def _send_section(found: dict[str, Any]) -> str:
     if found["timeline"]:
         parts.append(timeline(found["timeline"], title="Messages sent over time"))
     if found["first_rejected"]:
-        rows = "".join(
-            "<tr>" + "".join(f"<td>{escape(str(problem[key]))}</td>" for key in problem) + "</tr>"
-            for problem in found["first_rejected"]
-        )
-        parts.append(
-            f"<h2>First rejected ({len(found['first_rejected'])} of {found['rejected']})</h2>"
-            "<table><tr><th>message</th><th>field</th><th>rule</th><th>code</th></tr>"
-            f"{rows}</table>"
-        )
+        parts.append(_problems_table(found["first_rejected"], found["rejected"], "First rejected"))
     if found["forecast"]:
         forecast = found["forecast"]
         parts.append(bars(forecast.get("by_type") or {}, title="Messages by type"))
@@ -265,7 +318,7 @@ def _cards(values: dict[str, Any]) -> str:
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 16px; color: #1f2933; background: #fff; }
 h1 { font-size: 18px; margin: 0 0 8px; } h2 { font-size: 15px; margin: 20px 0 8px; }
-.meta, .empty { color: #52606d; }
+.meta, .empty { color: #52606d; } .failed { color: #a61b1b; }
 .cards { display: flex; flex-wrap: wrap; gap: 8px; margin: 8px 0 16px; }
 .card { border: 1px solid #d9e2ec; border-radius: 6px; padding: 8px 12px; min-width: 90px; }
 .card .value { font-size: 22px; font-weight: 600; } .card .name { color: #52606d; }

@@ -306,3 +306,25 @@ def test_mapped_sends_share_the_connections_budget(sandbox, logs):
     rate = DEFAULT_MAX_REQUESTS_PER_SECOND  # the sandbox connection sets none
     shared = f"Pacing at {rate / 2:.1f} requests/s: the connection's {rate:.0f}/s shared by 2"
     assert logs().count(shared) >= 3  # once per instance (Airflow 3.0's dag.test echoes it)
+
+
+@pytest.mark.compat("ui")
+def test_the_cascade_tab_of_a_failed_send_shows_what_failed(sandbox, outbox):
+    """After the default on_invalid="fail" the tab once said the task was no Cascade send;
+    it shows the error, what was accepted before, and the problems, phones masked."""
+    from airflow.utils.session import create_session
+
+    from airflow_provider_cascade.plugins.report_view import task_figures, task_page
+
+    outbox(300, **{"250": {"to_phone": "0671234567"}})
+    dag_run, _ = run(dags.sql_fail_invalid)
+    assert dag_run.state == DagRunState.FAILED
+    with create_session() as session:
+        found = task_figures(dag_run.dag_id, dag_run.run_id, "send", session)
+        page = task_page(dag_run.dag_id, dag_run.run_id, "send", session).body.decode()
+    assert found["kind"] == "failed_send" and found["error"] == "CascadeValidationError"
+    assert found["accepted"] == 200 and found["problem_count"] == 1
+    assert found["first_rejected"][0]["ref"] == "row 250 (250)"
+    assert found["first_rejected"][0]["field"] == "to_phone"
+    assert "CascadeValidationError" in page and "accepted before it failed" in page
+    assert "row 250 (250)" in page and "0671234567" not in page
