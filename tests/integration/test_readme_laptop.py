@@ -71,7 +71,9 @@ def test_try_it_on_your_laptop_works_as_written(tmp_path):
         ["bash", "try-it.sh"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900
     )
     log = tmp_path / "dags-test.log"
-    assert done.returncode == 0, done.stdout + done.stderr + (log.read_text() if log.exists() else "")
+    assert done.returncode == 0, (
+        done.stdout + done.stderr + (log.read_text() if log.exists() else "")
+    )
     assert "DAG run: success" in done.stdout
     assert "3 rows marked sent" in done.stdout
     assert '"accepted":3' in done.stdout and '"duplicate_tracking_ids":0' in done.stdout
