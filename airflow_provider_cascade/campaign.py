@@ -30,7 +30,13 @@ from airflow_provider_cascade.exceptions import (
 )
 from airflow_provider_cascade.forecast import CampaignForecast
 from airflow_provider_cascade.ledger import IN_DOUBT, NOT_SENT, SendLedger
-from airflow_provider_cascade.messages import CascadeMessage, Route, SentMessage, check_messages
+from airflow_provider_cascade.messages import (
+    CascadeMessage,
+    MessageType,
+    Route,
+    SentMessage,
+    check_messages,
+)
 from airflow_provider_cascade.results import CascadeSendResult, ResultSpool, ScheduledMessage
 from airflow_provider_cascade.settings import CampaignSettings, OnInvalid, OnUncertain
 from airflow_provider_cascade.sources import ListSource, RawBatch, Source
@@ -41,6 +47,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BatchSender", "Campaign", "CampaignSettings", "OnInvalid", "OnUncertain", "WriteBack"]
 
+#: Each message type's index, for a dedupe key of number and type in one integer.
+_TYPE_INDEX = {kind: index for index, kind in enumerate(MessageType)}
 #: The most points the result's timeline keeps.
 TIMELINE_POINTS = 100
 #: The rejection brake looks at the share only once this many messages were checked.
@@ -94,9 +102,11 @@ class Campaign:
         self._spool: ResultSpool[SentMessage | ScheduledMessage] = ResultSpool(
             _sent_json, settings.xcom_inline_limit
         )
-        self._seen: set[int] = set()
+        self._seen: set[str] = set()
         self._seen_count = 0  # messages checked so far, for the rejection brake
-        self._first_to: dict[int, str] = {}  # dedupe: recipient hash -> first tracking id
+        # dedupe: the recipient (the E.164 number as an integer, times 4 plus the type's
+        # index with "phone_and_type": exact, stable across processes) -> first tracking id
+        self._first_to: dict[int, str] = {}
         # What the guardrails left out (suppressed, duplicate, held), one entry each: in
         # memory up to the inline limit, then on disk, then inline or after the messages in
         # results_path, like the messages themselves.
@@ -164,10 +174,11 @@ class Campaign:
         """The recipient's rules, in one pass: suppression, then ``dedupe``, then quiet
         hours. What they leave out is listed in the result, never sent, never written back.
 
-        Duplicates keep the first message to each number (and type), remembered by a hash
-        so a million-message send stays small; a retry reads the source in the same order
-        and finds the same duplicates. A message moved out of quiet hours gets its new
-        ``scheduled_sent``; one moved past the 30-day limit is a problem like any other.
+        Duplicates keep the first message to each number (and type), remembered by the
+        number as an integer (exact, the same in every process); a retry reads the source
+        in the same order and finds the same duplicates. A message moved out of quiet hours
+        gets its new ``scheduled_sent``; one moved past the 30-day limit is a problem like
+        any other.
         """
         suppression, quiet = self.suppression, self.settings.quiet_hours
         dedupe = self.settings.dedupe
@@ -184,7 +195,9 @@ class Campaign:
                 self._leave_out(message.tracking_id, suppressed=True)
                 continue
             if dedupe is not None:
-                recipient = hash((message.to_phone, message.message_type if by_type else None))
+                recipient = int(message.to_phone[1:])
+                if by_type:
+                    recipient = recipient * 4 + _TYPE_INDEX[message.message_type]
                 first = self._first_to.setdefault(recipient, message.tracking_id)
                 if first != message.tracking_id:
                     result.duplicate_count += 1

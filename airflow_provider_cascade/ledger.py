@@ -10,7 +10,7 @@ send loop never waits on one per batch.
 The state store holds coordination state only (Airflow sizes it for that: 64 KB a value).
 Where a send has ``results_path``, the accepted ids of each batch go to an object of their
 own under ``<results_path>.parts/`` and the store holds a pointer and a count; without
-it, a compact encoding (an 8-byte hash of the tracking id and the 16 bytes of the UUID
+it, a compact encoding (a 16-byte digest of the tracking id and the 16 bytes of the UUID
 message id) stays inline. No value is over :data:`MAX_VALUE_BYTES`.
 
 Invariants (``tests/test_ledger.py``, ``tests/reliability/test_killed_worker.py``):
@@ -40,7 +40,6 @@ within one try.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import threading
 import time
@@ -48,10 +47,12 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from airflow_provider_cascade.accepted_ids import DIGEST_BYTES, AcceptedIds, digest
 from airflow_provider_cascade.exceptions import CascadeError
 from airflow_provider_cascade.results import SentMessage, sent_lines
 
-LOG_KEY = "cascade_send.v2.log.{}"
+#: v3: tracking ids as 16-byte digests (v2 had 8 bytes; its entries are not read).
+LOG_KEY = "cascade_send.v3.log.{}"
 _string = json.JSONEncoder(ensure_ascii=False).encode
 #: Airflow's default ``[state_store] max_value_storage_bytes`` is 65,535; stay well under.
 MAX_VALUE_BYTES = 60_000
@@ -68,9 +69,9 @@ class StateStore(Protocol):
     def set(self, key: str, value: Any) -> None: ...
 
 
-def id_hash(tracking_id: str) -> bytes:
-    """8 bytes that stand for a tracking id in the store (stable across processes)."""
-    return hashlib.blake2b(tracking_id.encode(), digest_size=8).digest()
+#: 16 bytes that stand for a tracking id in the store and in memory (stable across
+#: processes; compared whole, so no two ids are ever taken for one).
+id_hash = digest
 
 
 class PartStore:
@@ -129,9 +130,9 @@ class SendLedger:
     def __init__(self, store: StateStore | None, *, parts: PartStore | None = None) -> None:
         self.store = store
         self.parts = parts
-        # What EARLIER tries did, by the 8-byte hash of the tracking id (this try's
+        # What EARLIER tries did, by the 16-byte digest of the tracking id (this try's
         # progress is only written, never held here, so memory does not grow with it).
-        self._accepted: dict[bytes, str] = {}
+        self._accepted = AcceptedIds()
         self._uncertain: set[bytes] = set()
         self._entries = 0
         self._batches = 0
@@ -199,16 +200,21 @@ class SendLedger:
                     sending.pop(number, None)
         for hashes in sending.values():  # in flight or in doubt, and never accepted
             self._uncertain.update(hashes)
-        self._uncertain.difference_update(self._accepted)
+        accepted = self._accepted
+        self._uncertain = {key for key in self._uncertain if key not in accepted}
 
     def _decode_accepted(self, event: Mapping[str, Any]) -> Iterable[tuple[bytes, str]]:
         if "p" in event:
             return self._read_part(event["p"])
-        if "u" in event:  # hash + UUID, 24 bytes a message
+        if "u" in event:  # digest + UUID, 32 bytes a message
             packed = base64.b64decode(event["u"])
+            step = DIGEST_BYTES + 16
             return (
-                (packed[i : i + 8], str(uuid.UUID(bytes=packed[i + 8 : i + 24])))
-                for i in range(0, len(packed), 24)
+                (
+                    packed[i : i + DIGEST_BYTES],
+                    str(uuid.UUID(bytes=packed[i + DIGEST_BYTES : i + step])),
+                )
+                for i in range(0, len(packed), step)
             )
         hashes = _split_hashes(event["h"])
         return zip(hashes, event["ids"], strict=True)
@@ -427,13 +433,13 @@ def _join_hashes(tracking_ids: Iterable[str]) -> str:
 
 def _split_hashes(text: str) -> list[bytes]:
     packed = base64.b64decode(text)
-    return [packed[i : i + 8] for i in range(0, len(packed), 8)]
+    return [packed[i : i + DIGEST_BYTES] for i in range(0, len(packed), DIGEST_BYTES)]
 
 
 def _inline_ids(sent: Sequence[SentMessage]) -> Iterable[dict[str, Any]]:
-    """The compact inline form: hash + UUID bytes when every id is a canonical UUID (the
-    service's documented form: 32 KB for 1,000 messages), else the hashes and the ids as
-    text, in as many events as keep each under the value limit."""
+    """The compact inline form: digest + UUID bytes when every id is a canonical UUID (the
+    service's documented form: 43 KB of base64 for 1,000 messages), else the digests and
+    the ids as text, in as many events as keep each under the value limit."""
     try:
         packed = b"".join(id_hash(s.tracking_id) + _uuid_bytes(s.message_id) for s in sent)
     except ValueError:
@@ -444,7 +450,7 @@ def _inline_ids(sent: Sequence[SentMessage]) -> Iterable[dict[str, Any]]:
     chunk: list[SentMessage] = []
     size = 0
     for message in sent:
-        cost = len(json.dumps(message.message_id)) + 13  # its text, a comma, its hash
+        cost = len(json.dumps(message.message_id)) + 25  # its text, a comma, its digest
         if chunk and size + cost > MAX_VALUE_BYTES * 3 // 4:
             yield _text_ids(chunk)
             chunk, size = [], 0

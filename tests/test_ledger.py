@@ -17,6 +17,7 @@ from airflow_provider_cascade.exceptions import CascadeError
 from airflow_provider_cascade.ledger import (
     IN_DOUBT,
     LINGER_SECONDS,
+    LOG_KEY,
     MAX_VALUE_BYTES,
     NOT_SENT,
     PartStore,
@@ -129,12 +130,12 @@ def test_log_entries_are_read_until_the_first_missing_number():  # invariant 4
     ledger = SendLedger(store)
     ledger.accept(ledger.begin(), sent(1))
     ledger.close()
-    store["cascade_send.v2.log.5"] = {"events": [{"b": 9, "s": "accepted", "h": "", "ids": []}]}
+    store[LOG_KEY.format(5)] = {"events": [{"b": 9, "s": "accepted", "h": "", "ids": []}]}
     retry = SendLedger(store)
     assert retry.accepted_count == 1 and retry.begin() == 1
     retry.accept(1, sent(2))
     retry.close()
-    assert "cascade_send.v2.log.1" in store
+    assert LOG_KEY.format(1) in store
 
 
 def test_every_value_is_small_whatever_the_ids_look_like():
