@@ -1,25 +1,26 @@
 """The one send loop: validate each batch, skip what earlier tries sent, record progress,
 send with bounded concurrency, write back, and build the result.
 
-Everything that sends goes through :class:`Campaign`: the operator (a ``messages=`` list or
-a streamed SQL query, with the task state store as its ledger), :meth:`CascadeHook.send
-<airflow_provider_cascade.hooks.cascade.CascadeHook.send>` and the notifier (an in-memory
-ledger). It is plain Python, typed against two small protocols (:class:`BatchSender`,
+Everything that sends many messages goes through :class:`Campaign`: the operator (a
+``messages=`` list or a streamed SQL query, with the task state store as its ledger) and
+:func:`send_messages` (plain Python, an in-memory ledger); the notifier's few pages go
+straight to the hook. It is typed against two small protocols (:class:`BatchSender`,
 :class:`~airflow_provider_cascade.sources.Source`), so tests drive it without Airflow.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from airflow_provider_cascade.constants import MAX_SCHEDULE_AHEAD
+from airflow_provider_cascade.constants import DEFAULT_CONN_ID, MAX_BATCH_SIZE, MAX_SCHEDULE_AHEAD
 from airflow_provider_cascade.exceptions import (
     CascadeBatchInDoubtError,
     CascadeError,
@@ -45,7 +46,15 @@ if TYPE_CHECKING:
     from airflow_provider_cascade.quiet_hours import QuietHours
     from airflow_provider_cascade.suppression import PhoneSet
 
-__all__ = ["BatchSender", "Campaign", "CampaignSettings", "OnInvalid", "OnUncertain", "WriteBack"]
+__all__ = [
+    "BatchSender",
+    "Campaign",
+    "CampaignSettings",
+    "OnInvalid",
+    "OnUncertain",
+    "WriteBack",
+    "send_messages",
+]
 
 #: Each message type's index, for a dedupe key of number and type in one integer.
 _TYPE_INDEX = {kind: index for index, kind in enumerate(MessageType)}
@@ -725,3 +734,60 @@ class _Progress:
             len(result.rejected),
             len(result.in_doubt),
         )
+
+
+def send_messages(
+    messages: Iterable[CascadeMessage | Mapping[str, Any]],
+    *,
+    cascade_conn_id: str = DEFAULT_CONN_ID,
+    route: Route | str = Route.STANDARD,
+    batch_size: int = MAX_BATCH_SIZE,
+    sender: BatchSender | None = None,
+    **hook_params: Any,
+) -> list[SentMessage]:
+    """Send many messages from plain Python (a script, a ``@task``), through the same loop
+    as the operator: every message validated first, then batches of ``batch_size``, one
+    after another, each paced and retried as :class:`~airflow_provider_cascade.hooks.
+    cascade.CascadeHook` does. Progress is remembered in memory only (no task state store:
+    use the operator for that).
+
+    :param cascade_conn_id: the ``cascade`` connection.
+    :param sender: a hook to send with instead of a new ``CascadeHook(cascade_conn_id,
+        **hook_params)`` (which is closed afterwards).
+    :param hook_params: :class:`CascadeHook` arguments (``max_retries``, ``timeout``...).
+    :return: one :class:`SentMessage` per message, in the order given.
+    :raises CascadeValidationError: an invalid message (nothing sent), or a batch the
+        service refused with ``400``.
+    :raises CascadeAuthError: the credentials were refused.
+    :raises CascadeRateLimitError: still ``429`` after every retry.
+    :raises CascadeBatchInDoubtError: a batch may or may not have been accepted.
+    :raises CascadeServerError: the service could not be reached or kept failing.
+    Every error carries ``accepted``: what earlier batches had already delivered.
+    """
+    settings = CampaignSettings(
+        route=Route(route),
+        batch_size=batch_size,
+        recommended_ttl=False,  # the messages go as given
+        max_in_flight=1,
+        xcom_inline_limit=None,
+    )
+    if sender is not None:
+        return _send_all(sender, settings, messages, logging.getLogger(__name__))
+    from airflow_provider_cascade.hooks.cascade import CascadeHook
+
+    hook = CascadeHook(cascade_conn_id, **hook_params)
+    try:
+        return _send_all(hook, settings, messages, hook.log)
+    finally:
+        hook.close()
+
+
+def _send_all(
+    sender: BatchSender,
+    settings: CampaignSettings,
+    messages: Iterable[CascadeMessage | Mapping[str, Any]],
+    log: Log,
+) -> list[SentMessage]:
+    campaign = Campaign(sender, SendLedger(None), settings, log)
+    campaign.run(ListSource(list(messages)))
+    return campaign.accepted

@@ -29,7 +29,7 @@ class CampaignSettings:
     """How to send, checked once when made; see
     :class:`~airflow_provider_cascade.operators.cascade.CascadeSendOperator` for each.
 
-    ``xcom_inline_limit=None`` keeps every id in memory (``hook.send``).
+    ``xcom_inline_limit=None`` keeps every id in memory (``send_messages``).
 
     :raises ValueError: a limit out of range or an unknown mode.
     """

@@ -54,7 +54,7 @@ class Source(Protocol):
 
 
 class ListSource:
-    """An in-memory list of messages (XCom, a literal, ``hook.send``).
+    """An in-memory list of messages (XCom, a literal, ``send_messages``).
 
     :param checked: the items are messages this send has checked already.
     """

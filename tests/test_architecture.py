@@ -101,3 +101,17 @@ def test_fakes_need_no_type_ignore():
     for path in Path(__file__).parent.rglob("*.py"):
         text = path.read_text()
         assert not re.search(r"Fake\w*\(.*# type: ignore", text), path
+
+
+def test_the_hooks_only_talk_http():
+    """``hooks/`` sits below the send loop: it imports none of it (sending many messages
+    from plain Python is ``campaign.send_messages``, which builds a hook)."""
+    loop = {f"{NAME}.{name}" for name in ("campaign", "ledger", "sources", "settings")}
+    reached = {
+        f"{module} imports {target}"
+        for module, targets in graph().items()
+        if module.startswith(f"{NAME}.hooks")
+        for target in targets
+        if target in loop
+    }
+    assert reached == set()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -168,44 +168,6 @@ class CascadeHook(BaseHook):
             self.__dict__.pop("_session").close()
 
     # --- sending ------------------------------------------------------------------------
-
-    def send(
-        self,
-        messages: Iterable[CascadeMessage | Mapping[str, Any]],
-        route: Route | str = Route.STANDARD,
-        *,
-        batch_size: int = MAX_BATCH_SIZE,
-    ) -> list[SentMessage]:
-        """Validate every message, then send them in batches of ``batch_size``.
-
-        Nothing is sent unless every message is valid. Batches go out one after another,
-        each paced and retried as the class describes, through the same send loop as the
-        operator's (:class:`~airflow_provider_cascade.campaign.Campaign`), remembering
-        progress only in memory.
-
-        :return: one :class:`SentMessage` per message, in the order given.
-        :raises CascadeValidationError: an invalid message (nothing sent), or a batch the
-            service refused with ``400``.
-        :raises CascadeAuthError: the credentials were refused.
-        :raises CascadeRateLimitError: still ``429`` after every retry.
-        :raises CascadeBatchInDoubtError: a batch may or may not have been accepted.
-        :raises CascadeServerError: the service could not be reached or kept failing.
-        Every error carries ``accepted``: what earlier batches had already delivered.
-        """
-        from airflow_provider_cascade.campaign import Campaign, CampaignSettings
-        from airflow_provider_cascade.ledger import SendLedger
-        from airflow_provider_cascade.sources import ListSource
-
-        settings = CampaignSettings(
-            route=Route(route),
-            batch_size=batch_size,
-            recommended_ttl=False,  # the messages go as given
-            max_in_flight=1,
-            xcom_inline_limit=None,
-        )
-        campaign = Campaign(self, SendLedger(None), settings, self.log)
-        campaign.run(ListSource(list(messages)))
-        return campaign.accepted
 
     def send_batch(
         self, batch: Sequence[CascadeMessage], route: Route | str = Route.STANDARD

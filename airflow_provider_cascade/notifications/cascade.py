@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.notifier import BaseNotifier
 
-from airflow_provider_cascade.constants import DEFAULT_CONN_ID
-from airflow_provider_cascade.messages import MessageType, Route, parse_messages
+from airflow_provider_cascade.constants import DEFAULT_CONN_ID, MAX_BATCH_SIZE
+from airflow_provider_cascade.messages import MessageType, Route, SentMessage, parse_messages
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -90,9 +90,13 @@ class CascadeNotifier(BaseNotifier):
             ],
             recommended_ttl=True,
         )
+        # A few pages: checked above, sent batch after batch on one hook, with its pacing
+        # and retries; no send loop (thread pool, ledger, result spool) for them.
         hook = self.hook
+        sent: list[SentMessage] = []
         try:
-            sent = hook.send(messages, self.route)
+            for start in range(0, len(messages), MAX_BATCH_SIZE):
+                sent += hook.send_batch(messages[start : start + MAX_BATCH_SIZE], self.route)
         finally:
             hook.close()
         ids = ", ".join(s.tracking_id for s in sent)

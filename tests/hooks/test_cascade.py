@@ -8,6 +8,7 @@ import json
 import pytest
 import requests
 
+from airflow_provider_cascade.campaign import send_messages
 from airflow_provider_cascade.exceptions import (
     CascadeAuthError,
     CascadeBatchInDoubtError,
@@ -108,7 +109,7 @@ class TestConnection:
 class TestSend:
     def test_sends_in_batches_and_returns_ids_in_order(self, conn, requests_mock):
         requests_mock.post(SEND, json=echo)
-        sent = hook().send([make_message(n) for n in range(5)], batch_size=2)
+        sent = send_messages([make_message(n) for n in range(5)], batch_size=2, sender=hook())
         assert [s.tracking_id for s in sent] == [f"order-{n}" for n in range(5)]
         assert sent[0] == SentMessage("id-order-0", "order-0")
         assert [len(r.json()) for r in requests_mock.request_history] == [2, 2, 1]
@@ -124,18 +125,18 @@ class TestSend:
 
     def test_tg_viber_route(self, conn, requests_mock):
         requests_mock.post(BASE + Route.TG_VIBER.path, json=echo)
-        assert len(hook().send([make_message(1)], route="tg_viber")) == 1
+        assert len(send_messages([make_message(1)], route="tg_viber", sender=hook())) == 1
 
     def test_invalid_input_sends_nothing(self, conn, requests_mock):
         requests_mock.post(SEND, json=echo)
         with pytest.raises(CascadeValidationError):
-            hook().send([make_message(1), make_message(2, to_phone="0501234567")])
+            send_messages([make_message(1), make_message(2, to_phone="0501234567")], sender=hook())
         assert not requests_mock.called
 
     @pytest.mark.parametrize("size", [0, 1001])
     def test_batch_size_is_bounded(self, conn, size):
         with pytest.raises(ValueError, match="batch_size"):
-            hook().send([make_message(1)], batch_size=size)
+            send_messages([make_message(1)], batch_size=size, sender=hook())
 
     def test_400_is_a_validation_error_never_retried(self, conn, requests_mock):
         body = {
@@ -147,7 +148,7 @@ class TestSend:
         }
         requests_mock.post(SEND, status_code=400, json=body)
         with pytest.raises(CascadeValidationError) as caught:
-            hook().send([make_message(1)])
+            send_messages([make_message(1)], sender=hook())
         error = caught.value
         assert (error.code, error.field, error.from_service) == ("INVALID_PHONE", "toPhone", True)
         assert "+380*****4567" in str(error) and "+380501234567" not in str(error)
@@ -156,12 +157,12 @@ class TestSend:
     def test_401_is_an_auth_error_never_retried(self, conn, requests_mock):
         requests_mock.post(SEND, status_code=401, json={"error": {"code": "UNAUTHORIZED"}})
         with pytest.raises(CascadeAuthError, match="refused the credentials"):
-            hook().send([make_message(1)])
+            send_messages([make_message(1)], sender=hook())
         assert requests_mock.call_count == 1
 
     def test_429_waits_and_retries(self, conn, requests_mock):
         requests_mock.post(SEND, [{"status_code": 429}, {"status_code": 429}, {"json": echo}])
-        assert len(hook().send([make_message(1)])) == 1
+        assert len(send_messages([make_message(1)], sender=hook())) == 1
         assert requests_mock.call_count == 3
 
     def test_429_backoff_doubles_and_honours_retry_after(self, conn):
@@ -182,36 +183,36 @@ class TestSend:
     def test_429_on_every_try_is_a_rate_limit_error(self, conn, requests_mock):
         requests_mock.post(SEND, status_code=429)
         with pytest.raises(CascadeRateLimitError):
-            hook(max_retries=2).send([make_message(1)])
+            send_messages([make_message(1)], sender=hook(max_retries=2))
         assert requests_mock.call_count == 3
 
     def test_500_is_retried_then_succeeds_with_a_warning(self, conn, requests_mock, logs):
         requests_mock.post(SEND, [{"status_code": 500}, {"json": echo}])
-        assert len(hook().send([make_message(1)])) == 1
+        assert len(send_messages([make_message(1)], sender=hook())) == 1
         assert "may deliver some of them twice" in logs()
 
     def test_500_on_every_try_leaves_the_batch_in_doubt(self, conn, requests_mock):
         requests_mock.post(SEND, status_code=500)
         with pytest.raises(CascadeBatchInDoubtError) as caught:
-            hook(max_retries=1).send([make_message(1), make_message(2)])
+            send_messages([make_message(1), make_message(2)], sender=hook(max_retries=1))
         assert caught.value.tracking_ids == ["order-1", "order-2"]
         assert caught.value.status == 500
 
     def test_without_resend_an_uncertain_batch_fails_at_once(self, conn, requests_mock):
         requests_mock.post(SEND, status_code=503)
         with pytest.raises(CascadeBatchInDoubtError):
-            hook(resend_uncertain=False).send([make_message(1)])
+            send_messages([make_message(1)], sender=hook(resend_uncertain=False))
         assert requests_mock.call_count == 1
 
     def test_a_read_timeout_is_in_doubt(self, conn, requests_mock):
         requests_mock.post(SEND, exc=requests.ReadTimeout("slow"))
         with pytest.raises(CascadeBatchInDoubtError, match="ReadTimeout"):
-            hook(resend_uncertain=False).send([make_message(1)])
+            send_messages([make_message(1)], sender=hook(resend_uncertain=False))
 
     def test_a_refused_connection_is_retried_and_never_in_doubt(self, conn, requests_mock):
         requests_mock.post(SEND, exc=requests.ConnectTimeout("no route"))
         with pytest.raises(CascadeServerError) as caught:
-            hook(max_retries=2, resend_uncertain=False).send([make_message(1)])
+            send_messages([make_message(1)], sender=hook(max_retries=2, resend_uncertain=False))
         assert not isinstance(caught.value, CascadeBatchInDoubtError)
         assert requests_mock.call_count == 3
 
@@ -228,12 +229,12 @@ class TestSend:
     def test_an_unreadable_200_is_never_a_success(self, conn, requests_mock, reply):
         requests_mock.post(SEND, status_code=200, **reply)
         with pytest.raises(CascadeBatchInDoubtError, match="unreadable 200 reply"):
-            hook(resend_uncertain=False).send([make_message(1)])
+            send_messages([make_message(1)], sender=hook(resend_uncertain=False))
 
     def test_an_error_carries_what_earlier_batches_delivered(self, conn, requests_mock):
         requests_mock.post(SEND, [{"json": echo}, {"status_code": 401}])
         with pytest.raises(CascadeAuthError) as caught:
-            hook().send([make_message(n) for n in range(4)], batch_size=2)
+            send_messages([make_message(n) for n in range(4)], batch_size=2, sender=hook())
         assert [s.tracking_id for s in caught.value.accepted] == ["order-0", "order-1"]
 
 

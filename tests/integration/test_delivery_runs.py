@@ -7,6 +7,7 @@ import time
 import pytest
 from airflow.utils.state import DagRunState, TaskInstanceState
 
+from airflow_provider_cascade.campaign import send_messages
 from airflow_provider_cascade.hooks.cascade import CascadeHook
 from airflow_provider_cascade.triggers.cascade import CascadeDeliveryTrigger
 from tests.airflow_runs import run, xcom
@@ -165,9 +166,13 @@ def test_a_restarted_trigger_does_not_poll_final_messages_again(sandbox, tmp_pat
     """The trigger dies after one round (a triggerer restart) and is re-created from its
     kwargs: the messages final in that round are never looked up again."""
     hook = CascadeHook(max_requests_per_second=1000)
-    early = hook.send([make_message(n, tracking_id=f"early-{n}") for n in range(1, 6)])
+    early = send_messages(
+        [make_message(n, tracking_id=f"early-{n}") for n in range(1, 6)], sender=hook
+    )
     time.sleep(0.7)  # the sandbox's delivery time: these five are final now
-    late = hook.send([make_message(n, tracking_id=f"late-{n}") for n in range(1, 6)])
+    late = send_messages(
+        [make_message(n, tracking_id=f"late-{n}") for n in range(1, 6)], sender=hook
+    )
     kwargs = {
         "cascade_conn_id": "cascade_default",
         "messages": [[s.message_id, s.tracking_id] for s in early + late],

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from airflow_provider_cascade.campaign import send_messages
 from airflow_provider_cascade.exceptions import (
     CascadeAuthError,
     CascadeBatchInDoubtError,
@@ -35,7 +36,7 @@ def assert_exactly_once(sandbox: Sandbox, tracking_ids: list[str]) -> None:
 )
 def test_send_on_both_routes(sandbox, route, path_route):
     messages = [make_message(n) for n in range(2_500)]
-    sent = fast_hook().send(messages, route=route)
+    sent = send_messages(messages, route=route, sender=fast_hook())
     assert [s.tracking_id for s in sent] == [m["tracking_id"] for m in messages]
     record = {m["message_id"]: m for m in sandbox.messages()}
     assert {s.message_id for s in sent} == set(record)
@@ -55,7 +56,7 @@ def test_every_message_type_is_accepted(sandbox):
         make_message(3, message_type="viber_survey", text="Happy?", survey_options=["Yes", "No"]),
         make_message(4, message_type="flashcall", text=None, ttl=300),
     ]
-    assert len(fast_hook().send(messages)) == 4
+    assert len(send_messages(messages, sender=fast_hook())) == 4
     assert {m["message_type"] for m in sandbox.messages()} == {
         "transaction",
         "promo",
@@ -68,7 +69,7 @@ def test_429s_are_waited_out_and_nothing_is_sent_twice(sandbox):
     sandbox.set_faults(rate_limit=5)
     ids = [f"order-{n}" for n in range(30)]
     hook = fast_hook(max_requests_per_second=1_000, retry_wait=0.3)
-    sent = hook.send([make_message(n) for n in range(30)], batch_size=1)
+    sent = send_messages([make_message(n) for n in range(30)], batch_size=1, sender=hook)
     assert len(sent) == 30
     assert sandbox.stats()["rate_limited"] > 0
     assert_exactly_once(sandbox, ids)
@@ -77,7 +78,11 @@ def test_429s_are_waited_out_and_nothing_is_sent_twice(sandbox):
 def test_pacing_stays_under_the_limit_with_no_429(sandbox):
     sandbox.set_faults(rate_limit=10)
     started = time.monotonic()
-    fast_hook(max_requests_per_second=8).send([make_message(n) for n in range(16)], batch_size=1)
+    send_messages(
+        [make_message(n) for n in range(16)],
+        batch_size=1,
+        sender=fast_hook(max_requests_per_second=8),
+    )
     elapsed = time.monotonic() - started
     assert sandbox.stats()["rate_limited"] == 0
     assert elapsed >= 15 / 8 * 0.95  # 16 requests, 15 intervals of 1/8 s
@@ -86,21 +91,25 @@ def test_pacing_stays_under_the_limit_with_no_429(sandbox):
 def test_injected_500s_are_retried(sandbox):
     sandbox.set_faults(script=[None, "500", "500"])
     messages = [make_message(n) for n in range(3)]
-    assert len(fast_hook().send(messages, batch_size=1)) == 3
+    assert len(send_messages(messages, batch_size=1, sender=fast_hook())) == 3
     assert sandbox.stats()["faults_by_kind"] == {"500": 2}
     assert_exactly_once(sandbox, ["order-0", "order-1", "order-2"])
 
 
 def test_a_reset_connection_is_retried(sandbox):
     sandbox.set_faults(script=["reset"])
-    assert len(fast_hook().send([make_message(1)])) == 1
+    assert len(send_messages([make_message(1)], sender=fast_hook())) == 1
     assert_exactly_once(sandbox, ["order-1"])
 
 
 def test_a_lost_response_is_in_doubt_without_resend(sandbox):
     sandbox.set_faults(script=[None, "response_lost"])
     with pytest.raises(CascadeBatchInDoubtError) as caught:
-        fast_hook(resend_uncertain=False).send([make_message(n) for n in range(4)], batch_size=2)
+        send_messages(
+            [make_message(n) for n in range(4)],
+            batch_size=2,
+            sender=fast_hook(resend_uncertain=False),
+        )
     assert caught.value.tracking_ids == ["order-2", "order-3"]
     assert [s.tracking_id for s in caught.value.accepted] == ["order-0", "order-1"]
     # The service did accept the batch in doubt: sending it again would duplicate it.
@@ -109,7 +118,7 @@ def test_a_lost_response_is_in_doubt_without_resend(sandbox):
 
 def test_a_lost_response_resent_duplicates_exactly_that_batch(sandbox):
     sandbox.set_faults(script=["response_lost"])
-    assert len(fast_hook().send([make_message(n) for n in range(3)])) == 3
+    assert len(send_messages([make_message(n) for n in range(3)], sender=fast_hook())) == 3
     assert sandbox.stats()["duplicate_tracking_ids"] == 3
 
 
@@ -118,7 +127,7 @@ def test_wrong_key_is_refused(sandbox, monkeypatch):
         "AIRFLOW_CONN_CASCADE_DEFAULT", json.dumps(sandbox.connection() | {"password": "wrong"})
     )
     with pytest.raises(CascadeAuthError):
-        fast_hook().send([make_message(1)])
+        send_messages([make_message(1)], sender=fast_hook())
     assert fast_hook().test_connection()[0] is False
     assert sandbox.messages() == []
 
@@ -130,12 +139,14 @@ def test_connection_test_passes_with_the_right_key(sandbox):
 
 def test_invalid_batch_sends_nothing(sandbox):
     with pytest.raises(CascadeValidationError):
-        fast_hook().send([make_message(1), make_message(2, message_type="viber_survey")])
+        send_messages(
+            [make_message(1), make_message(2, message_type="viber_survey")], sender=fast_hook()
+        )
     assert sandbox.stats()["requests"] == 0
 
 
 def test_status_progresses_to_the_phone_s_outcome(sandbox):
-    sent = fast_hook().send([make_message(2), make_message(10)])
+    sent = send_messages([make_message(2), make_message(10)], sender=fast_hook())
     hook = CascadeHook()
     assert hook.get_message_status(sent[0].message_id)["deliverystatus"] in (
         "processing",
@@ -150,15 +161,15 @@ def test_status_progresses_to_the_phone_s_outcome(sandbox):
 
 def test_no_secret_or_phone_reaches_logs_or_errors(sandbox, monkeypatch, logs):
     sandbox.set_faults(script=["500", "429_retry_after"])
-    fast_hook(max_retry_wait=0.1).send([make_message(n) for n in range(3)])
+    send_messages([make_message(n) for n in range(3)], sender=fast_hook(max_retry_wait=0.1))
     monkeypatch.setenv(
         "AIRFLOW_CONN_CASCADE_DEFAULT",
         json.dumps(sandbox.connection() | {"password": TEST_API_KEY + "x"}),
     )
     with pytest.raises(CascadeAuthError) as auth_error:
-        fast_hook().send([make_message(1)])
+        send_messages([make_message(1)], sender=fast_hook())
     with pytest.raises(CascadeValidationError) as validation_error:
-        fast_hook().send([make_message(1, to_phone="380501234567")])
+        send_messages([make_message(1, to_phone="380501234567")], sender=fast_hook())
     text = logs() + str(auth_error.value) + str(validation_error.value)
     assert "retry 1 of 4" in text  # the retries were logged ...
     assert TEST_API_KEY not in text  # ... without the key
@@ -181,7 +192,7 @@ def test_https_to_a_plain_http_server_is_never_sent_and_names_the_fix(sandbox, m
     )
     hook = fast_hook(cascade_conn_id="cascade_plain", max_retries=1)
     with pytest.raises(CascadeServerError) as error:
-        hook.send([make_message(1)])
+        send_messages([make_message(1)], sender=hook)
     assert not isinstance(error.value, CascadeBatchInDoubtError)
     said = str(error.value)
     assert f"the TLS handshake with https://{authority} failed" in said
@@ -205,7 +216,9 @@ def test_a_refused_connection_is_never_sent_and_names_what_to_check(sandbox, mon
         ),
     )
     with pytest.raises(CascadeServerError) as error:
-        fast_hook(cascade_conn_id="cascade_nowhere", max_retries=1).send([make_message(1)])
+        send_messages(
+            [make_message(1)], sender=fast_hook(cascade_conn_id="cascade_nowhere", max_retries=1)
+        )
     assert not isinstance(error.value, CascadeBatchInDoubtError)
     assert f"could not connect to http://127.0.0.1:{port}" in str(error.value)
     assert "(http:// or https://)" in str(error.value)

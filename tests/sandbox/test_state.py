@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_cascade.campaign import send_messages
 from airflow_provider_cascade.hooks.cascade import CascadeHook
 from airflow_provider_cascade.messages import CascadeMessage
 from airflow_provider_cascade.sandbox.__main__ import parse_args
@@ -191,13 +192,14 @@ def test_the_key_stays_out_of_the_process_arguments(sandbox_server):
 @pytest.mark.integration
 def test_the_record_holds_the_whole_message_as_sent(sandbox):
     hook = CascadeHook(max_requests_per_second=1000)
-    hook.send(
+    send_messages(
         [
             make_message(1, message_type="flashcall", text=None, ttl=300),
             make_message(
                 2, message_type="viber_survey", text="Happy?", survey_options=["Yes", "No"]
             ),
-        ]
+        ],
+        sender=hook,
     )
     flash, survey = sandbox.messages()
     assert (flash["message_type"], flash["ttl"], flash["text"]) == ("flashcall", 300, None)

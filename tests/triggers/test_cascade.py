@@ -8,6 +8,7 @@ import time
 import httpx
 import pytest
 
+from airflow_provider_cascade.campaign import send_messages
 from airflow_provider_cascade.checkpoints import DeliveryWorkspace, fits_inline
 from airflow_provider_cascade.delivery import DeliveryTracker
 from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError
@@ -130,7 +131,7 @@ def test_the_sensor_tells_refused_credentials_from_other_errors():
 @pytest.mark.integration
 def test_run_against_the_sandbox_reaches_final_statuses(sandbox):
     hook = CascadeHook(max_requests_per_second=1000)
-    sent = hook.send([make_message(n) for n in (1, 2, 10)])
+    sent = send_messages([make_message(n) for n in (1, 2, 10)], sender=hook)
     (event,) = run_trigger(
         CascadeDeliveryTrigger(
             cascade_conn_id="cascade_default",
