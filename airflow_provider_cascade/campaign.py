@@ -29,6 +29,7 @@ from airflow_provider_cascade.exceptions import (
     CascadeWriteBackError,
     Problem,
 )
+from airflow_provider_cascade.first_seen import FirstSeen
 from airflow_provider_cascade.forecast import CampaignForecast
 from airflow_provider_cascade.ledger import IN_DOUBT, NOT_SENT, SendLedger
 from airflow_provider_cascade.messages import (
@@ -115,7 +116,7 @@ class Campaign:
         self._seen_count = 0  # messages checked so far, for the rejection brake
         # dedupe: the recipient (the E.164 number as an integer, times 4 plus the type's
         # index with "phone_and_type": exact, stable across processes) -> first tracking id
-        self._first_to: dict[int, str] = {}
+        self._first_to = FirstSeen()
         # What the guardrails left out (suppressed, duplicate, held), one entry each: in
         # memory up to the inline limit, then on disk, then inline or after the messages in
         # results_path, like the messages themselves.
@@ -207,7 +208,7 @@ class Campaign:
                 recipient = int(message.to_phone[1:])
                 if by_type:
                     recipient = recipient * 4 + _TYPE_INDEX[message.message_type]
-                first = self._first_to.setdefault(recipient, message.tracking_id)
+                first = self._first_to.first(recipient, message.tracking_id)
                 if first != message.tracking_id:
                     result.duplicate_count += 1
                     self._leave_out(message.tracking_id, duplicate_of=first)
