@@ -106,6 +106,22 @@ class DiscardingStateStore:
         self.writes += 1
 
 
+class FileStateStore:
+    """A task state store in a folder, one JSON file a key: what a retry in another process
+    finds, as Airflow's store over the API server holds it (nothing kept in memory)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        path = self.folder / f"{key}.json"
+        return json.loads(path.read_text()) if path.exists() else default
+
+    def set(self, key: str, value: Any) -> None:
+        (self.folder / f"{key}.json").write_text(json.dumps(value))
+
+
 class RecordingTI:
     def __init__(self) -> None:
         self.xcom: dict[str, Any] = {}
@@ -114,12 +130,13 @@ class RecordingTI:
         self.xcom[key] = value
 
 
-def run_operator(**kwargs: Any) -> dict[str, Any]:
-    """``CascadeSendOperator.execute`` as a worker runs it, with a state store."""
+def run_operator(store: Any = None, **kwargs: Any) -> dict[str, Any]:
+    """``CascadeSendOperator.execute`` as a worker runs it, with a state store (by default
+    one that keeps nothing)."""
     from airflow_provider_cascade.operators.cascade import CascadeSendOperator
 
     operator = CascadeSendOperator(task_id="bench", **kwargs)
-    context = {"ti": RecordingTI(), "task_state_store": DiscardingStateStore()}
+    context = {"ti": RecordingTI(), "task_state_store": store or DiscardingStateStore()}
     return operator.execute(context)  # type: ignore[arg-type]
 
 

@@ -34,6 +34,19 @@ def run(dag) -> tuple[Any, dict[str, TaskInstance]]:
     return dag_run, {ti.task_id: ti for ti in tis}
 
 
+def rendered_fields(dag_run, task_id: str) -> dict[str, Any]:
+    """What the UI's Rendered Templates tab shows of a task of the run."""
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+
+    with create_session() as session:
+        row = (
+            session.query(RenderedTaskInstanceFields)
+            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id)
+            .one()
+        )
+        return dict(row.rendered_fields)
+
+
 def assert_no_phones_shown(dag, dag_run) -> None:
     """The run's rendered fields, and the XComs the provider's tasks pushed, hold no phone."""
     from airflow.models.renderedtifields import RenderedTaskInstanceFields

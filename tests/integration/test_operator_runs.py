@@ -6,14 +6,13 @@ import json
 import sqlite3
 
 import pytest
-from airflow.models.renderedtifields import RenderedTaskInstanceFields
 from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState, TaskInstanceState
 
 from airflow_provider_cascade.constants import DEFAULT_MAX_REQUESTS_PER_SECOND
 from airflow_provider_cascade.exceptions import CascadeError
 from airflow_provider_cascade.results import CascadeSendResult
-from tests.airflow_runs import run, xcom
+from tests.airflow_runs import rendered_fields, run, xcom
 from tests.dags import cascade_test_dags as dags
 from tests.reliability._helpers import TI
 
@@ -78,13 +77,7 @@ def test_send_from_an_upstream_taskflow_xcom(sandbox):
 @pytest.mark.compat("masking")
 def test_rendered_fields_show_no_phone_and_no_text(sandbox):
     dag_run, _ = run(dags.xcom_send)
-    with create_session() as session:
-        rendered = (
-            session.query(RenderedTaskInstanceFields)
-            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id="send")
-            .one()
-            .rendered_fields
-        )
+    rendered = rendered_fields(dag_run, "send")
     text = json.dumps(rendered)
     assert "+380*****0001" in text  # a masked preview is there ...
     assert "+380500000001" not in text and "Order 1 confirmed" not in text  # ... nothing more
@@ -94,13 +87,7 @@ def test_rendered_fields_show_no_phone_and_no_text(sandbox):
 def test_misnamed_keys_and_suppressed_numbers_are_counted_in_the_rendered_fields(sandbox):
     dag_run, _ = run(dags.misnamed_keys)  # run() scans every rendered field for phones
     assert dag_run.state == DagRunState.FAILED and sandbox.stats()["requests"] == 0
-    with create_session() as session:
-        rendered = (
-            session.query(RenderedTaskInstanceFields)
-            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id="send")
-            .one()
-            .rendered_fields
-        )
+    rendered = rendered_fields(dag_run, "send")
     assert rendered["messages"] == [{"tracking_id": "o-1", "<other keys>": 2}]
     assert rendered["suppress_phones"] == "<2 number(s)>"
     assert "Order 1 confirmed" not in json.dumps(rendered)
@@ -312,7 +299,6 @@ def test_mapped_sends_share_the_connections_budget(sandbox, logs):
 def test_the_cascade_tab_of_a_failed_send_shows_what_failed(sandbox, outbox):
     """After the default on_invalid="fail" the tab once said the task was no Cascade send;
     it shows the error, what was accepted before, and the problems, phones masked."""
-    from airflow.utils.session import create_session
 
     from airflow_provider_cascade.plugins.report_view import task_figures, task_page
 
