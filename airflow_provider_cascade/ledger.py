@@ -44,7 +44,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from airflow_provider_cascade.accepted_ids import DIGEST_BYTES, AcceptedIds, digest
@@ -133,6 +133,7 @@ class SendLedger:
         # What EARLIER tries did, by the 16-byte digest of the tracking id (this try's
         # progress is only written, never held here, so memory does not grow with it).
         self._accepted = AcceptedIds()
+        self._results_file_read = False  # see _from_results_file
         self._uncertain: set[bytes] = set()
         self._entries = 0
         self._batches = 0
@@ -224,7 +225,7 @@ class SendLedger:
             return (id_hash(tracking_id) for tracking_id in self._part_lines(event["p"]))
         return _split_hashes(event["h"])
 
-    def _read_part(self, name: str) -> list[tuple[bytes, str]]:
+    def _read_part(self, name: str) -> Iterable[tuple[bytes, str]]:
         try:
             lines = self._part_lines(name)
         except FileNotFoundError:
@@ -239,14 +240,20 @@ class SendLedger:
             )
         return self.parts.read_lines(name)
 
-    def _from_results_file(self, name: str) -> list[tuple[bytes, str]]:
-        """A part removed after an earlier try wrote the final results file: read that."""
+    def _from_results_file(self, name: str) -> Iterator[tuple[bytes, str]]:
+        """A part removed after an earlier try wrote the final results file: read that,
+        once (it holds every batch's ids; the parts after this one were removed with it),
+        streamed (a million lines never sit in a list)."""
         from airflow_provider_cascade.results import CascadeSendResult
 
         assert self.parts is not None
+        if self._results_file_read:
+            return
+        self._results_file_read = True
         result = CascadeSendResult(route="", results_path=self.parts.results_path)
         try:
-            return [(id_hash(s.tracking_id), s.message_id) for s in result.iter_messages()]
+            for sent in result.iter_messages():
+                yield id_hash(sent.tracking_id), sent.message_id
         except FileNotFoundError:
             raise CascadeError(
                 f"an earlier try's part {name} and the results file are both gone: cannot "

@@ -202,6 +202,28 @@ class TestStateStoreBudget:
         assert [m["tracking_id"] for m in loaded.messages] == [f"order-{n}" for n in range(10_000)]
         assert loaded.message_ids == [f"id-order-{n}" for n in range(10_000)]
 
+    @pytest.mark.compat("object_storage")
+    def test_a_retry_after_a_finished_send_reads_its_results_file_once(self, tmp_path, monkeypatch):
+        """Its parts are gone (removed once the results file was written): the retry reads
+        the file once, not once per batch (a million-message retry would read it 1,000
+        times), and sends nothing again."""
+        store = MemoryStore()
+        path = f"file://{tmp_path}/result.jsonl"
+        campaign(FakeSender(), store, results_path=path, xcom_inline_limit=100).run(numbered(5_000))
+        reads = []
+        original = CascadeSendResult.iter_messages
+
+        def counted(result):
+            reads.append(result.results_path)
+            return original(result)
+
+        monkeypatch.setattr(CascadeSendResult, "iter_messages", counted)
+        retry = FakeSender()
+        result = campaign(retry, store, results_path=path, xcom_inline_limit=100).run(
+            numbered(5_000)
+        )
+        assert reads == [path] and retry.batches == [] and result.sent == 5_000
+
 
 class TestTheCollector:
     def test_a_send_freezes_only_when_nothing_is_frozen_and_thaws_what_it_froze(self):
