@@ -54,7 +54,7 @@ def main() -> None:
         ),
         ("2. Against HttpOperator and HttpHook", run("vs_http_operator.py")),
         ("3. Pacing under a 20 requests/s limit with 200 ms latency", run("pacing.py")),
-        ("4. Memory: 10,000 against 1,000,000 rows", run("memory.py")),
+        ("4. Memory: 10,000 against 1,000,000 rows, fresh and resumed", run("memory.py")),
         (
             "4b. Memory, streaming from PostgreSQL (server-side cursor)",
             run("memory.py", "--source", "postgres"),

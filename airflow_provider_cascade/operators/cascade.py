@@ -94,8 +94,11 @@ class CascadeSendOperator(BaseOperator):
         and lists its tracking ids in ``in_doubt``.
     :param mark_sent_sql: with ``sql=``: run after each accepted batch on the same connection,
         once per message with named parameters ``message_id``, ``tracking_id``, ``sent_at``
-        (``%(message_id)s`` or ``:message_id`` per your driver), then committed. Templated.
-    :param xcom_inline_limit: past this many messages, the ids go to ``results_path``.
+        (``%(message_id)s`` or ``:message_id`` per your driver), then committed; checked
+        before the first request (placeholders, then ``EXPLAIN``). Templated.
+    :param xcom_inline_limit: past this many messages, the ids go to ``results_path``;
+        without one, a send with ``mark_sent_sql`` keeps the first ids (``truncated``) and
+        a send without either fails before sending when the source holds more.
     :param results_path: an ``ObjectStoragePath`` URI (``s3://...``, ``file:///...``) for
         the JSON Lines id mapping of large sends. Templated. While the send runs, each
         accepted batch's ids also go to ``<results_path>.parts/`` (removed once the
@@ -152,10 +155,19 @@ class CascadeSendOperator(BaseOperator):
     :raises CascadeValidationError: invalid input (``on_invalid="fail"``), an unreadable
         suppressed number, or a 400.
     :raises CascadeGuardrailError: ``max_messages`` or ``max_reject_ratio`` stopped it.
+    :raises CascadeStatementError: ``mark_sent_sql`` cannot run on its connection (before
+        anything is sent).
+    :raises CascadeWriteBackError: the database failed while marking accepted messages:
+        the send stopped at once; a retry marks them without sending them again.
     :raises CascadeAuthError: the credentials were refused.
+    :raises CascadeConnectionError: ``cascade_conn_id`` is not a ``cascade`` connection.
     :raises CascadeBatchInDoubtError: a batch in doubt with ``on_uncertain="resend"``:
         the task's retry sends it again; batches accepted before are not re-sent.
     :raises CascadeError: anything else the hook raises; bad arguments raise ValueError.
+
+    Errors a retry cannot fix (validation, statement, guardrail, credentials, connection
+    type) fail the task without using its retries; on 3.3+ ``retry_policy=
+    CascadeRetryPolicy()`` also waits out a 429 for its ``Retry-After``.
 
     Retries never re-send what the service accepted: on Airflow 3.3+ each batch's progress
     is kept in the task state store. Older Airflow logs a warning; pair ``sql=`` selecting
