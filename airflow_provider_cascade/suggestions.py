@@ -8,6 +8,7 @@ Spelling alone misleads: ``message`` is closest to ``message_type`` when the aut
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Collection, Mapping
 
 #: Words DAG authors write for a message field, by meaning (keys folded: lower case, ``_``).
@@ -112,17 +113,19 @@ def check_arguments(operator: type, given: Collection[str], synonyms: Mapping[st
     raise TypeError(f"{operator.__name__} got unexpected argument(s): {', '.join(hints)}{listing}")
 
 
-def _own_arguments(operator: type) -> list[str]:
+@functools.cache
+def _own_arguments(operator: type) -> tuple[str, ...]:
     import inspect
 
     init = next(vars(cls)["__init__"] for cls in operator.__mro__ if "__init__" in vars(cls))
     parameters = inspect.signature(init).parameters.values()
-    return [p.name for p in parameters if p.kind is p.KEYWORD_ONLY]
+    return tuple(p.name for p in parameters if p.kind is p.KEYWORD_ONLY)
 
 
-def _accepted_arguments(operator: type) -> set[str]:
+@functools.cache
+def _accepted_arguments(operator: type) -> frozenset[str]:
     """Every keyword the operator's ``__init__`` and its bases' (BaseSensorOperator,
-    BaseOperator...) take."""
+    BaseOperator...) take; worked out once per class (every DAG parse makes operators)."""
     import inspect
 
     names: set[str] = set()
@@ -131,4 +134,4 @@ def _accepted_arguments(operator: type) -> set[str]:
             for p in inspect.signature(vars(cls)["__init__"]).parameters.values():
                 if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self":
                     names.add(p.name)
-    return names
+    return frozenset(names)
