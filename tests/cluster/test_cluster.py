@@ -168,14 +168,13 @@ def test_a_worker_killed_mid_send_is_finished_by_the_other(cluster, on_uncertain
         counts = Counter(m["tracking_id"] for m in cluster.sandbox.messages())
         if on_uncertain == "skip":
             # Nothing twice, and nothing lost silently: every row was sent once or is
-            # reported in doubt (what was in flight when the worker died). Once in four CI
-            # runs the kill landed where the retry found no batch in flight (the sandbox had
-            # counted a request it never accepted, yet the retry's ledger held no in-flight
-            # record for it); the guarantees below held then too. See the closing note.
+            # reported in doubt (what was in flight when the worker died; the sandbox may
+            # have taken it). Once in four CI runs the kill landed where the retry found no
+            # batch in flight (the sandbox had counted a request it never accepted, yet the
+            # retry's ledger held no in-flight record for it); these held then too.
             assert max(counts.values()) == 1
             assert cluster.sandbox.stats()["duplicate_tracking_ids"] == 0
             assert set(result["in_doubt"]) | set(counts) == {str(n) for n in range(1, 3_001)}
-            assert not set(result["in_doubt"]) & set(counts)
         else:
             # Nothing lost: every row accepted (a batch in doubt possibly twice).
             assert set(counts) == {str(n) for n in range(1, 3_001)}
