@@ -128,7 +128,6 @@ class Campaign:
         )
         self._forecast = CampaignForecast() if settings.dry_run else None
         self._progress = _Progress(log, None, settings.progress_interval)
-        self._planned = 0  # messages handed to send(), finished or in flight
         self._in_flight: deque[_Pending] = deque()
         self._unsettled: deque[int] = deque()  # ledger tickets of answered batches
         self._pool = ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix="cascade")
@@ -325,7 +324,6 @@ class Campaign:
         """
         if not messages:
             return
-        self._planned += len(messages)
         if self._forecast is not None:
             self._forecast.add(messages)
             self._spool.extend([SentMessage("", m.tracking_id) for m in messages])
