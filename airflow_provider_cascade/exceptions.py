@@ -48,7 +48,7 @@ class CascadeError(AirflowException):
     """Base of every error raised by the Cascade provider.
 
     ``accepted`` holds what the service had already accepted, in earlier batches of the
-    same :func:`~airflow_provider_cascade.campaign.send_messages`, when the error
+    same :func:`~airflow_provider_cascade.send.campaign.send_messages`, when the error
     stopped it: those messages are on their way and must not be sent again.
     """
 

@@ -135,6 +135,17 @@ class CascadeSendResult:
             "timeline": self.timeline,
         }
 
+    def record(self, figures: Mapping[str, int]) -> None:
+        """Set what the guardrails counted (``suppressed``, ``duplicate_count``,
+        ``held_count``, ``rescheduled``, ``counted``), each by its field's name.
+
+        :raises ValueError: a name that is no figure of the result.
+        """
+        for name, value in figures.items():
+            if name not in _FIGURES:
+                raise ValueError(f"{name!r} is not a guardrail figure of CascadeSendResult")
+            setattr(self, name, value)
+
     @classmethod
     def from_xcom(cls, value: Mapping[str, Any]) -> CascadeSendResult:
         """Rebuild the result as pushed, without reading an offloaded file."""
@@ -207,6 +218,8 @@ def _read_lines(path: str | None) -> Iterator[dict[str, str | None]]:
 
 
 _json = json.JSONEncoder(ensure_ascii=False).encode
+#: The result's fields that the guardrails count.
+_FIGURES = frozenset({"counted", "suppressed", "duplicate_count", "held_count", "rescheduled"})
 #: The keys of the results file's lines for messages the guardrails left out.
 _LEFT_OUT = frozenset({"suppressed", "duplicate_of", "held"})
 Item = TypeVar("Item")

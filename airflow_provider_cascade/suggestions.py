@@ -93,10 +93,17 @@ def nearest(name: str, choices: Collection[str], synonyms: Mapping[str, str]) ->
     return close[0] if close else None
 
 
-def check_arguments(operator: type, given: Collection[str], synonyms: Mapping[str, str]) -> None:
+def check_arguments(
+    operator: type,
+    given: Collection[str],
+    synonyms: Mapping[str, str],
+    moved: Mapping[str, str] | None = None,
+) -> None:
     """Refuse the arguments neither ``operator`` nor ``BaseOperator`` takes, each with the
     one it most likely meant (``sender=`` -> ``from_name=``), at DAG parse.
 
+    :param moved: arguments of earlier releases -> where they are now
+        (``dedupe`` -> ``guardrails=CascadeGuardrails(dedupe=...)``).
     :raises TypeError: as Python does for an unexpected keyword argument.
     """
     accepted = _accepted_arguments(operator)
@@ -106,6 +113,9 @@ def check_arguments(operator: type, given: Collection[str], synonyms: Mapping[st
     own = [name for name in _own_arguments(operator) if not name.startswith("_")]
     hints, unplaced = [], False
     for name in unknown:
+        if moved and name in moved:
+            hints.append(f"{name}= (now {moved[name]})")
+            continue
         meant = nearest(name, own, synonyms) or nearest(name, accepted, {})
         hints.append(f"{name}= (did you mean {meant}=?)" if meant else f"{name}=")
         unplaced = unplaced or meant is None
@@ -119,7 +129,8 @@ def _own_arguments(operator: type) -> tuple[str, ...]:
 
     init = next(vars(cls)["__init__"] for cls in operator.__mro__ if "__init__" in vars(cls))
     parameters = inspect.signature(init).parameters.values()
-    return tuple(p.name for p in parameters if p.kind is p.KEYWORD_ONLY)
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return tuple(p.name for p in parameters if p.kind in kinds and p.name != "self")
 
 
 @functools.cache
@@ -135,3 +146,22 @@ def _accepted_arguments(operator: type) -> frozenset[str]:
                 if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self":
                     names.add(p.name)
     return frozenset(names)
+
+
+def reject_unknown(group: type, given: Collection[str]) -> None:
+    """Refuse the arguments an argument group (``CascadeGuardrails``, ``QuietHours``...)
+    does not take, each with the one it most likely meant, at DAG parse.
+
+    :raises TypeError: as Python does for an unexpected keyword argument.
+    """
+    if not given:
+        return
+    own = [name for name in _own_arguments(group) if not name.startswith("_")]
+    hints = []
+    for name in given:
+        meant = nearest(name, own, ARGUMENT_SYNONYMS)
+        hints.append(f"{name}= (did you mean {meant}=?)" if meant else f"{name}=")
+    raise TypeError(
+        f"{group.__name__} got unexpected argument(s): {', '.join(hints)}; it takes "
+        f"{', '.join(own)}"
+    )

@@ -36,7 +36,7 @@ def numbers(count: int) -> Iterator[str]:
 
 def child(kind: str, count: int, database: str | None) -> None:
     # Every child imports the same modules, so the baseline holds what they cost.
-    from airflow_provider_cascade.suppression import e164_digits, load_suppression
+    from airflow_provider_cascade.send.guardrails.suppression import e164_digits, load_suppression
 
     if database:
         os.environ["AIRFLOW_CONN_BENCH_SUPPRESS"] = json.dumps(

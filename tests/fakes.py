@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from airflow_provider_cascade.messages import CascadeMessage, Route, SentMessage
-from airflow_provider_cascade.sources import ListSource, RawBatch
+from airflow_provider_cascade.send.sources import ListSource, RawBatch
 from tests.conftest import make_message
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tracemalloc
 import uuid
 
-from airflow_provider_cascade.accepted_ids import AcceptedIds, digest
+from airflow_provider_cascade.send.accepted_ids import AcceptedIds, digest
 
 
 def test_every_entry_is_found_exactly_and_nothing_else():

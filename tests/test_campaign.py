@@ -1,4 +1,4 @@
-"""The one send loop, :class:`~airflow_provider_cascade.campaign.Campaign`, without Airflow:
+"""The one send loop, :class:`~airflow_provider_cascade.send.campaign.Campaign`, without Airflow:
 batches, ledger, concurrency, validation modes, offload, write-back (the real runs are in
 tests/integration/)."""
 
@@ -10,16 +10,16 @@ import time
 
 import pytest
 
-from airflow_provider_cascade.campaign import Campaign, CampaignSettings
+from airflow_provider_cascade.send.campaign import Campaign, CampaignSettings
 from airflow_provider_cascade.exceptions import (
     CascadeBatchInDoubtError,
     CascadeError,
     CascadeGuardrailError,
     CascadeValidationError,
 )
-from airflow_provider_cascade.ledger import PartStore, SendLedger
+from airflow_provider_cascade.send.ledger import PartStore, SendLedger
 from airflow_provider_cascade.results import CascadeSendResult
-from airflow_provider_cascade.sources import ListSource, RawBatch
+from airflow_provider_cascade.send.sources import ListSource, RawBatch
 from tests.conftest import make_message
 from tests.fakes import BatchesSource, FakeSender, MemoryStore, checked, numbered
 

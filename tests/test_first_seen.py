@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tracemalloc
 
-from airflow_provider_cascade.first_seen import FirstSeen
+from airflow_provider_cascade.send.guardrails.first_seen import FirstSeen
 
 
 def test_the_first_id_per_recipient_is_kept_exactly():

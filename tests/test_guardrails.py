@@ -10,15 +10,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from airflow_provider_cascade.campaign import Campaign
+from airflow_provider_cascade.send.campaign import Campaign
 from airflow_provider_cascade.exceptions import CascadeValidationError
-from airflow_provider_cascade.forecast import sms_parts
-from airflow_provider_cascade.ledger import SendLedger
-from airflow_provider_cascade.quiet_hours import QuietHours
+from airflow_provider_cascade.send.forecast import sms_parts
+from airflow_provider_cascade.send.ledger import SendLedger
+from airflow_provider_cascade.send.guardrails.quiet_hours import QuietHours
 from airflow_provider_cascade.results import CascadeSendResult
-from airflow_provider_cascade.settings import CampaignSettings
-from airflow_provider_cascade.sources import ListSource
-from airflow_provider_cascade.suppression import PhoneSet, e164_digits, load_suppression
+from airflow_provider_cascade.send.settings import CampaignSettings
+from airflow_provider_cascade.send.sources import ListSource
+from airflow_provider_cascade.send.guardrails.suppression import PhoneSet, e164_digits, load_suppression
 from tests.conftest import make_message
 from tests.fakes import FakeSender
 

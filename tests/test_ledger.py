@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from airflow_provider_cascade.exceptions import CascadeError
-from airflow_provider_cascade.ledger import (
+from airflow_provider_cascade.send.ledger import (
     IN_DOUBT,
     LINGER_SECONDS,
     LOG_KEY,

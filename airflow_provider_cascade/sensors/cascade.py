@@ -242,7 +242,7 @@ class CascadeDeliverySensor(BaseSensorOperator):
         if not self.mark_delivered_sql:
             return
         from airflow_provider_cascade.constants import MARK_DELIVERED_PARAMETERS
-        from airflow_provider_cascade.sources import check_statement_on
+        from airflow_provider_cascade.send.sources import check_statement_on
 
         assert self.sql_conn_id is not None
         check_statement_on(
@@ -353,7 +353,7 @@ class CascadeDeliverySensor(BaseSensorOperator):
     def _write_back(self, tracker: DeliveryTracker, became_final: set[str]) -> None:
         if not self.mark_delivered_sql or not became_final:
             return
-        from airflow_provider_cascade.sources import write_rows
+        from airflow_provider_cascade.send.sources import write_rows
 
         assert self.sql_conn_id is not None
         write_rows(

@@ -8,7 +8,7 @@ import json
 import pytest
 import requests
 
-from airflow_provider_cascade.campaign import send_messages
+from airflow_provider_cascade.send.campaign import send_messages
 from airflow_provider_cascade.exceptions import (
     CascadeAuthError,
     CascadeBatchInDoubtError,

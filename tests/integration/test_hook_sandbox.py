@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from airflow_provider_cascade.campaign import send_messages
+from airflow_provider_cascade.send.campaign import send_messages
 from airflow_provider_cascade.exceptions import (
     CascadeAuthError,
     CascadeBatchInDoubtError,

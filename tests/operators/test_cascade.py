@@ -12,7 +12,7 @@ from airflow_provider_cascade.exceptions import CascadeValidationError
 from airflow_provider_cascade.hooks.cascade import CascadeHook
 from airflow_provider_cascade.messages import Route
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator, masked_preview
-from airflow_provider_cascade.sources import as_message_list
+from airflow_provider_cascade.send.sources import as_message_list
 from tests.conftest import make_message
 from tests.fakes import MemoryStore
 

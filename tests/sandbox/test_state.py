@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_cascade.campaign import send_messages
+from airflow_provider_cascade.send.campaign import send_messages
 from airflow_provider_cascade.hooks.cascade import CascadeHook
 from airflow_provider_cascade.messages import CascadeMessage
 from airflow_provider_cascade.sandbox.__main__ import parse_args

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from airflow_provider_cascade.campaign import send_messages
+from airflow_provider_cascade.send.campaign import send_messages
 from airflow_provider_cascade.checkpoints import DeliveryWorkspace, fits_inline
 from airflow_provider_cascade.delivery import DeliveryTracker
 from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError

@@ -47,9 +47,9 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from airflow_provider_cascade.accepted_ids import DIGEST_BYTES, AcceptedIds, digest
 from airflow_provider_cascade.exceptions import CascadeError
 from airflow_provider_cascade.results import SentMessage, sent_lines
+from airflow_provider_cascade.send.accepted_ids import DIGEST_BYTES, AcceptedIds, digest
 
 #: v3: tracking ids as 16-byte digests (v2 had 8 bytes; its entries are not read).
 LOG_KEY = "cascade_send.v3.log.{}"

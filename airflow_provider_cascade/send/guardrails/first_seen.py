@@ -8,7 +8,7 @@ keeps alive: 1.25 GB for 10,000,000); this table keeps the recipient's integer k
 ``array`` slot (open addressing, linear probing) and the ids end to end in one
 ``bytearray``: about 40 bytes a recipient (400 MB for 10,000,000), measured in
 ``tests/test_first_seen.py``. Keys are exact (the E.164 number as an integer, see
-:class:`~airflow_provider_cascade.campaign.Campaign`): no two recipients are taken for one.
+:class:`~airflow_provider_cascade.send.campaign.Campaign`): no two recipients are taken for one.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Both are a :class:`Source`: they yield :class:`RawBatch` es of at most ``batch_size`` raw
 items, numbered so that an error can name ``message 7`` or ``row 20417``; neither validates
-(that is the send loop's job, :class:`~airflow_provider_cascade.campaign.Campaign`).
+(that is the send loop's job, :class:`~airflow_provider_cascade.send.campaign.Campaign`).
 """
 
 from __future__ import annotations

@@ -14,14 +14,23 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow_provider_cascade.exceptions import CascadeValidationError, Problem
 from airflow_provider_cascade.privacy import mask_phone
+from airflow_provider_cascade.send.guardrails.base import (
+    Batch,
+    Guardrail,
+    Log,
+    Screened,
+    left_out,
+)
+from airflow_provider_cascade.suggestions import reject_unknown
 
-__all__ = ["PhoneSet", "e164_digits", "load_suppression"]
+__all__ = ["PhoneSet", "Suppress", "Suppression", "e164_digits", "load_suppression"]
 
 _BUCKET_BITS = 16
 _MASK = (1 << _BUCKET_BITS) - 1
@@ -106,6 +115,115 @@ class PhoneSet:
         return sum(bucket.buffer_info()[1] * bucket.itemsize for bucket in self._buckets)
 
 
+class Suppression:
+    """The numbers a send must never reach: the first column of a query, a list, or both.
+
+    ``Suppression(sql="SELECT phone FROM opt_outs", conn_id="crm")``
+
+    :param sql: a query whose first column holds numbers (opt-outs, complaints, legal
+        holds), streamed into a compact set (10,000,000 numbers take about 110 MB).
+        Templated.
+    :param conn_id: the SQL connection it runs on (default: the send's ``sql_conn_id``).
+    :param phones: more numbers never to send to. Templated; its rendered form shows only
+        how many there are.
+    :param parameters: the query's parameters. Templated.
+
+    Numbers are compared as E.164 (``+380 50 123 45 67``, ``00380501234567`` and
+    ``380501234567`` are one number); one that cannot be read as international fails the
+    send before anything is sent. A suppressed message is not sent, is counted in the
+    result's ``suppressed`` (its tracking id in ``suppressed_ids``) and is not written back.
+    """
+
+    template_fields: Sequence[str] = ("sql", "phones", "parameters")
+
+    def __init__(
+        self,
+        *,
+        sql: str | None = None,
+        conn_id: str | None = None,
+        phones: Sequence[str | int] | str | None = None,
+        parameters: Any = None,
+        **unknown: Any,
+    ) -> None:
+        reject_unknown(type(self), unknown)
+        if sql is None and phones is None:
+            raise ValueError("Suppression needs sql= (with conn_id=) or phones=")
+        self.sql = sql
+        self.conn_id = conn_id
+        self.phones = phones
+        self.parameters = parameters
+
+    def __repr__(self) -> str:
+        return (
+            f"Suppression(sql={self.sql!r}, conn_id={self.conn_id!r}, "
+            f"phones={_counted(self.phones)}, parameters={self.parameters!r})"
+        )
+
+    def serialize(self) -> dict[str, Any]:
+        """Its rendered form (Airflow's Rendered Templates): the numbers only counted."""
+        return {
+            "sql": self.sql,
+            "conn_id": self.conn_id,
+            "phones": _counted(self.phones),
+            "parameters": self.parameters,
+        }
+
+    def step(self, default_conn_id: str | None, log: Log) -> Suppress:
+        """Read the numbers (before anything is sent) into the guardrail that leaves them out.
+
+        :raises CascadeValidationError: a number that cannot be read.
+        """
+        from airflow_provider_cascade.send.sources import as_message_list
+
+        phones = [] if self.phones is None else as_message_list(self.phones)
+        numbers = load_suppression(
+            phones,
+            sql=self.sql,
+            conn_id=self.conn_id or default_conn_id,
+            parameters=self.parameters,
+        )
+        log.info("Suppressing %d number(s)", len(numbers))
+        return Suppress(numbers)
+
+
+def _counted(phones: Any) -> str | None:
+    """What is shown of ``phones``: how many numbers, never the numbers."""
+    if phones is None:
+        return None
+    if isinstance(phones, str):
+        return f"<{len(phones)} characters>"
+    if hasattr(phones, "__len__"):
+        return f"<{len(phones)} number(s)>"
+    return f"<{type(phones).__name__}>"
+
+
+class Suppress(Guardrail):
+    """Leaves out every message to a suppressed number."""
+
+    name = "suppression"
+    labels: ClassVar[dict[str, str]] = {"suppressed": "suppressed"}
+
+    def __init__(self, numbers: PhoneSet) -> None:
+        self.numbers = numbers
+        self._count = 0
+
+    def screen(self, batch: Batch, now: datetime) -> Screened:
+        numbers = self.numbers
+        kept = Batch([], [])
+        screened = Screened(kept)
+        for message, key in zip(batch.messages, batch.keys, strict=True):
+            if int(message.to_phone[1:]) in numbers:
+                screened.left_out.append(left_out(message.tracking_id, suppressed=True))
+                continue
+            kept.messages.append(message)
+            kept.keys.append(key)
+        self._count += len(screened.left_out)
+        return screened
+
+    def figures(self) -> dict[str, int]:
+        return {"suppressed": self._count}
+
+
 def load_suppression(
     phones: Iterable[Any] = (),
     *,
@@ -116,13 +234,13 @@ def load_suppression(
     """The suppression set from a literal list and/or the first column of a query.
 
     :param phones: numbers, in any form :func:`e164_digits` reads.
-    :param sql: a query whose first column holds numbers (``suppress_sql``), streamed.
+    :param sql: a query whose first column holds numbers, streamed.
     :param conn_id: the SQL connection it runs on.
     :raises CascadeValidationError: a number that cannot be read, named by its position
-        (``suppress_phones[3]``, ``suppress_sql row 17``), masked; nothing is sent.
+        (``Suppression.phones[3]``, ``Suppression.sql row 17``), masked; nothing is sent.
     """
     if sql is not None and conn_id is None:
-        raise ValueError("suppress_sql= needs suppress_conn_id= (or sql_conn_id=)")
+        raise ValueError("Suppression(sql=...) needs conn_id= (or the send's sql_conn_id=)")
     # Read in a frame of its own: a traceback that shows local variables (Airflow 3.0's
     # does) then shows no number, only the masked problems raised here.
     numbers, problems = _read(phones, sql, conn_id, parameters)
@@ -160,12 +278,12 @@ def _read(
             )
 
     for position, value in enumerate(phones):
-        take(value, f"suppress_phones[{position}]", "suppress_phones")
+        take(value, f"Suppression.phones[{position}]", "phones")
     if sql is not None and conn_id is not None:
-        from airflow_provider_cascade.sources import first_column
+        from airflow_provider_cascade.send.sources import first_column
 
         for row, (column, value) in enumerate(first_column(conn_id, sql, parameters), start=1):
-            take(value, f"suppress_sql row {row}", column)
+            take(value, f"Suppression.sql row {row}", column)
     if unreadable > len(problems):
         problems.append(
             Problem(

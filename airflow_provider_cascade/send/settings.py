@@ -16,17 +16,15 @@ from airflow_provider_cascade.constants import (
     MAX_BATCH_SIZE,
     MAX_IN_FLIGHT,
 )
-from airflow_provider_cascade.quiet_hours import QuietHours
 from airflow_provider_cascade.wire import Route
 
 OnInvalid = Literal["fail", "skip"]
 OnUncertain = Literal["resend", "skip"]
-Dedupe = Literal["phone", "phone_and_type"]
 
 
 @dataclass(frozen=True)
 class CampaignSettings:
-    """How to send, checked once when made; see
+    """How to send (the guardrails apart), checked once when made; see
     :class:`~airflow_provider_cascade.operators.cascade.CascadeSendOperator` for each.
 
     ``xcom_inline_limit=None`` keeps every id in memory (``send_messages``).
@@ -46,13 +44,6 @@ class CampaignSettings:
     results_path: str | None = None
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     progress_interval: float = 5.0
-    #: Guardrails: the most messages a send may hold, the largest share it may reject.
-    max_messages: int | None = None
-    max_reject_ratio: float | None = None
-    #: Send one message per number (or per number and type); later ones are listed.
-    dedupe: Dedupe | None = None
-    #: Messages of its types are not delivered inside the window, in the recipient's time.
-    quiet_hours: QuietHours | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "route", Route(self.route))
@@ -68,19 +59,6 @@ class CampaignSettings:
             raise ValueError(f"on_uncertain must be 'resend' or 'skip', not {self.on_uncertain!r}")
         if self.xcom_inline_limit is not None and self.xcom_inline_limit < 0:
             raise ValueError("xcom_inline_limit must be 0 or more")
-        if self.dedupe not in (None, "phone", "phone_and_type"):
-            raise ValueError(f"dedupe must be 'phone' or 'phone_and_type', not {self.dedupe!r}")
-        if self.max_messages is not None and self.max_messages < 1:
-            raise ValueError(f"max_messages must be 1 or more, not {self.max_messages}")
-        if self.max_reject_ratio is not None:
-            if not 0 <= self.max_reject_ratio < 1:
-                raise ValueError(
-                    f"max_reject_ratio must be at least 0 and below 1, not {self.max_reject_ratio}"
-                )
-            if self.on_invalid != "skip":
-                raise ValueError(
-                    "max_reject_ratio= limits what on_invalid='skip' leaves out: set it too"
-                )
 
     @property
     def resend_uncertain(self) -> bool:

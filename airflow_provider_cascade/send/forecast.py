@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from airflow_provider_cascade.messages import CascadeMessage
-from airflow_provider_cascade.quiet_hours import calling_code
+from airflow_provider_cascade.send.guardrails.quiet_hours import calling_code
 
 __all__ = ["CampaignForecast", "sms_parts"]
 

@@ -1,6 +1,6 @@
 """What earlier tries of a send accepted, kept compact enough for a million-message retry.
 
-The ledger (:mod:`~airflow_provider_cascade.ledger`) decides "never send twice" by asking,
+The ledger (:mod:`~airflow_provider_cascade.send.ledger`) decides "never send twice" by asking,
 for each message of a retried send, whether an earlier try had it accepted, and by which
 message id. Keys are 128-bit digests of the tracking id (BLAKE2b: the same in every
 process, and no collision in any campaign's lifetime), compared whole. A ``dict`` of such
