@@ -76,6 +76,16 @@ ARGUMENT_SYNONYMS: Mapping[str, str] = {
     **dict.fromkeys(("concurrency", "parallelism", "in_flight"), "max_in_flight"),
     **dict.fromkeys(("write_back_sql", "update_sql", "mark_sql"), "mark_sent_sql"),
     **dict.fromkeys(("params_sql", "sql_parameters", "query_parameters"), "parameters"),
+    # The flat names of 0.2, inside the argument groups that hold them now.
+    "results_path": "path",
+    "suppress_sql": "sql",
+    "suppress_phones": "phones",
+    "suppress_conn_id": "conn_id",
+    "quiet_hours_types": "types",
+    "quiet_hours_zones": "zones",
+    "quiet_hours_policy": "policy",
+    "suppression": "suppress",
+    "suppress_list": "suppress",
 }
 
 

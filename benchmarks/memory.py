@@ -33,6 +33,7 @@ from _common import (
 )
 
 from airflow_provider_cascade.sandbox.client import Sandbox
+from airflow_provider_cascade.send import CascadeResults
 
 
 def prepare(rows: int, source: str) -> None:
@@ -49,7 +50,7 @@ def child(rows: int, source: str, results: str, store: str | None = None) -> Non
         sql_conn_id=BENCH_DB_CONN,
         from_name="Bench",
         message_type="promo",
-        results_path=results,
+        results=CascadeResults(path=results),
     )
     assert result["sent"] == rows, result
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -18,6 +18,7 @@ import _common  # noqa: F401  (sets up the Airflow home before Airflow is import
 from _common import BENCH_DB_CONN, SELECT, audience_db, machine, median, run_operator
 
 from airflow_provider_cascade.sandbox.client import Sandbox
+from airflow_provider_cascade.send import CascadeRequests, CascadeResults
 
 LIMIT, LATENCY_MS, PACE = 20, 200, 19
 
@@ -51,8 +52,8 @@ def main() -> None:
                 sql_conn_id=BENCH_DB_CONN,
                 from_name="Bench",
                 message_type="promo",
-                max_requests_per_second=PACE,
-                results_path=f"file://{db.parent}/pacing.jsonl",
+                requests=CascadeRequests(max_requests_per_second=PACE),
+                results=CascadeResults(path=f"file://{db.parent}/pacing.jsonl"),
             )
             elapsed = time.perf_counter() - started
             stats = sandbox.stats()

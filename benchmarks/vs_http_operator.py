@@ -45,6 +45,7 @@ import json, sqlite3
 from airflow.sdk import DAG, task
 from airflow.providers.http.operators.http import HttpOperator
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
+from airflow_provider_cascade.send import CascadeResults
 
 with DAG("bench_http_per_batch", schedule=None) as per_batch:
     @task(show_return_value_in_logs=False)
@@ -68,7 +69,7 @@ with DAG("bench_http_per_batch", schedule=None) as per_batch:
 with DAG("bench_cascade_operator", schedule=None) as cascade:
     CascadeSendOperator(
         task_id="send", sql={select!r}, sql_conn_id={conn!r}, from_name="Bench",
-        message_type="promo", results_path="file://{results}",
+        message_type="promo", results=CascadeResults(path="file://{results}"),
     )
 """
 

@@ -22,6 +22,7 @@ from airflow.providers.common.compat.sdk import dag, task
 from airflow.providers.sqlite.hooks.sqlite import SqliteHook
 
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
+from airflow_provider_cascade.send import CascadeGuardrails, QuietHours, Suppression
 
 try:
     from airflow.providers.standard.operators.hitl import ApprovalOperator
@@ -39,11 +40,19 @@ CAMPAIGN: dict[str, Any] = {
     "sql_conn_id": OUTBOX_DB,
     "from_name": "YourBrand",
     "message_type": "promo",
-    "max_messages": 10_000,  # a query that lost its WHERE stops here
-    "dedupe": "phone",
-    "suppress_sql": "SELECT phone FROM opt_outs",
-    "quiet_hours": ("21:00", "08:00"),  # the recipient's local time
 }
+
+
+def guardrails() -> CascadeGuardrails:
+    """The campaign's guardrails (each send gets its own: Airflow renders them in place)."""
+    return CascadeGuardrails(
+        max_messages=10_000,  # a query that lost its WHERE stops here
+        dedupe="phone",
+        suppress=Suppression(sql="SELECT phone FROM opt_outs"),
+        quiet_hours=QuietHours("21:00", "08:00"),  # the recipient's local time
+    )
+
+
 SUMMARY = """\
 {% set plan = ti.xcom_pull(task_ids='dry_run') %}
 **{{ plan.sent }} messages** would go out: {{ plan.forecast.by_type }}.
@@ -87,7 +96,9 @@ def guarded_campaign() -> None:
                 "opt_outs", [("+380 67 000 0010",), ("380670000020",)], target_fields=["phone"]
             )
 
-    dry_run = CascadeSendOperator(task_id="dry_run", dry_run=True, **CAMPAIGN)
+    dry_run = CascadeSendOperator(
+        task_id="dry_run", dry_run=True, guardrails=guardrails(), **CAMPAIGN
+    )
     if ApprovalOperator is None:  # no approval step: no real send
         fill_outbox() >> dry_run
         return
@@ -97,6 +108,7 @@ def guarded_campaign() -> None:
             "UPDATE winter_outbox SET message_id = :message_id, sent_at = :sent_at"
             " WHERE id = :tracking_id"
         ),
+        guardrails=guardrails(),
         **CAMPAIGN,
     )
     approve = ApprovalOperator(

@@ -14,6 +14,7 @@ from airflow.providers.sqlite.hooks.sqlite import SqliteHook
 
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
 from airflow_provider_cascade.results import CascadeSendResult
+from airflow_provider_cascade.send import CascadeResults
 
 AUDIENCE_DB = "cascade_outbox_db"
 # Shared storage in production (every worker writes there), e.g. "s3://my-bucket/cascade".
@@ -83,7 +84,7 @@ def large_campaign_mapped() -> None:
         # max_requests_per_second (the account's budget), with no arithmetic here.
         max_active_tis_per_dagrun=3,
         # Past 10,000 messages a partition's id mapping goes here instead of XCom.
-        results_path=RESULTS + "/{{ run_id }}/{{ ti.map_index }}.jsonl",
+        results=CascadeResults(path=RESULTS + "/{{ run_id }}/{{ ti.map_index }}.jsonl"),
     ).expand(parameters=ranges)
 
     @task

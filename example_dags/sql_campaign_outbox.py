@@ -10,6 +10,7 @@ from airflow.providers.common.compat.sdk import dag, task
 from airflow.providers.sqlite.hooks.sqlite import SqliteHook
 
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
+from airflow_provider_cascade.send import CascadeRequests
 
 OUTBOX_DB = "cascade_outbox_db"
 
@@ -48,7 +49,7 @@ def sql_campaign_outbox() -> None:
         ),
         from_name="YourBrand",
         message_type="promo",
-        batch_size=500,
+        requests=CascadeRequests(batch_size=500),
     )
 
     fill_outbox() >> send

@@ -10,15 +10,16 @@ import time
 
 import pytest
 
-from airflow_provider_cascade.send.campaign import Campaign, CampaignSettings
 from airflow_provider_cascade.exceptions import (
     CascadeBatchInDoubtError,
     CascadeError,
     CascadeGuardrailError,
     CascadeValidationError,
 )
-from airflow_provider_cascade.send.ledger import PartStore, SendLedger
 from airflow_provider_cascade.results import CascadeSendResult
+from airflow_provider_cascade.send.campaign import Campaign, CampaignSettings
+from airflow_provider_cascade.send.guardrails import CascadeGuardrails
+from airflow_provider_cascade.send.ledger import PartStore, SendLedger
 from airflow_provider_cascade.send.sources import ListSource, RawBatch
 from tests.conftest import make_message
 from tests.fakes import BatchesSource, FakeSender, MemoryStore, checked, numbered
@@ -26,12 +27,21 @@ from tests.fakes import BatchesSource, FakeSender, MemoryStore, checked, numbere
 log = logging.getLogger("test")
 
 
+#: The arguments of CascadeGuardrails; the others are CampaignSettings'.
+GUARDRAILS = {"max_messages", "max_reject_ratio", "dedupe", "suppress", "quiet_hours"}
+
+
 def campaign(sender: FakeSender, store: MemoryStore | None = None, **settings) -> Campaign:
-    """A campaign with its ledger as the operator builds it (parts under results_path)."""
+    """A campaign with its ledger and guardrails as the operator builds them (parts under
+    results_path)."""
     settings.setdefault("max_in_flight", 1)  # one at a time: the order of requests is fixed
+    guardrails = CascadeGuardrails(**{k: settings.pop(k) for k in GUARDRAILS & settings.keys()})
+    guardrails.check(on_invalid=settings.get("on_invalid", "fail"), sql_conn_id=None)
     path = settings.get("results_path")
     ledger = SendLedger(store, parts=PartStore(path) if path and store is not None else None)
-    return Campaign(sender, ledger, CampaignSettings(**settings), log)
+    return Campaign(
+        sender, ledger, CampaignSettings(**settings), log, guardrails=guardrails.steps(log)
+    )
 
 
 class TestCampaign:
@@ -45,7 +55,8 @@ class TestCampaign:
         hook = FakeSender()
         items = [{"tracking_id": "a", "to_phone": "+380501234567", "message_type": "flashcall"}]
         run = campaign(hook, defaults={"from_name": "App"})
-        (message,) = run.check(RawBatch("message", 1, items))
+        batch, _ = run.checks.check(RawBatch("message", 1, items))
+        (message,) = batch.messages
         assert message.from_name == "App" and message.ttl == 300
 
     def test_retry_skips_what_an_earlier_try_sent(self):
@@ -297,7 +308,7 @@ class TestGuardrails:
 
     def test_the_brake_needs_skip(self):
         with pytest.raises(ValueError, match="max_reject_ratio= limits what on_invalid='skip'"):
-            CampaignSettings(max_reject_ratio=0.1)
+            campaign(FakeSender(), max_reject_ratio=0.1)
 
 
 class TestDedupe:

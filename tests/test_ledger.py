@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 from airflow_provider_cascade.exceptions import CascadeError
+from airflow_provider_cascade.results import SentMessage
 from airflow_provider_cascade.send.ledger import (
     IN_DOUBT,
     LINGER_SECONDS,
@@ -23,7 +24,6 @@ from airflow_provider_cascade.send.ledger import (
     PartStore,
     SendLedger,
 )
-from airflow_provider_cascade.results import SentMessage
 from tests.fakes import MemoryStore
 
 

@@ -21,6 +21,7 @@ from _common import BENCH_DB_CONN, SELECT, hand_built_message
 from airflow.providers.common.compat.sdk import DAG, task
 
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
+from airflow_provider_cascade.send import CascadeRequests, CascadeResults
 from airflow_provider_cascade.wire import Route
 
 BATCH = 1_000
@@ -112,8 +113,8 @@ def bench_dag(max_in_flight: int) -> DAG:
             sql_conn_id=BENCH_DB_CONN,
             from_name="Bench",
             message_type="promo",
-            max_in_flight=max_in_flight,
-            results_path=os.environ.get(RESULTS_ENV),
+            requests=CascadeRequests(max_in_flight=max_in_flight),
+            results=CascadeResults(path=os.environ.get(RESULTS_ENV)),
         )
         raw() >> send
     return dag

@@ -15,6 +15,13 @@ from airflow.providers.common.compat.sdk import DAG, task
 
 from airflow_provider_cascade.notifications.cascade import CascadeNotifier
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
+from airflow_provider_cascade.send import (
+    CascadeGuardrails,
+    CascadeRequests,
+    CascadeResults,
+    QuietHours,
+    Suppression,
+)
 from airflow_provider_cascade.sensors.cascade import CascadeDeliverySensor
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -84,7 +91,9 @@ with DAG("cascade_misnamed_keys", schedule=None, start_date=START) as misnamed_k
         messages=[{"tracking_id": "o-1", "phone": "+380501234561", "message": "Order 1 confirmed"}],
         from_name="Shop",
         message_type="transaction",
-        suppress_phones=["+380501234599", "+380501234598"],
+        guardrails=CascadeGuardrails(
+            suppress=Suppression(phones=["+380501234599", "+380501234598"])
+        ),
     )
 
 
@@ -106,16 +115,19 @@ sql_outbox = _outbox_send(
     "cascade_sql_outbox",
     mark_sent_sql=MARK_SENT,
     scheduled_sent="{{ data_interval_end.add(hours=2) }}",
-    results_path="file:///tmp/cascade-test-results/{{ run_id }}.jsonl",
+    results=CascadeResults(path="file:///tmp/cascade-test-results/{{ run_id }}.jsonl"),
 )
 sql_skip_invalid = _outbox_send(
-    "cascade_sql_skip_invalid", mark_sent_sql=MARK_SENT, batch_size=100, on_invalid="skip"
+    "cascade_sql_skip_invalid",
+    mark_sent_sql=MARK_SENT,
+    requests=CascadeRequests(batch_size=100),
+    on_invalid="skip",
 )
 # retries=3: a validation error fails at once, without using them.
 sql_fail_invalid = _outbox_send(
     "cascade_sql_fail_invalid",
     mark_sent_sql=MARK_SENT,
-    batch_size=100,
+    requests=CascadeRequests(batch_size=100),
     retries=3,
     retry_delay=timedelta(seconds=0),
 )
@@ -125,31 +137,45 @@ sql_outbox_no_results_path = _outbox_send(
 )
 # ... and with no outbox either: nothing could hold the ids, so nothing is sent.
 sql_no_write_back = _outbox_send("cascade_sql_no_write_back")
-dry_run = _outbox_send("cascade_dry_run", dry_run=True, xcom_inline_limit=100_000)
-capped = _outbox_send("cascade_capped", mark_sent_sql=MARK_SENT, max_messages=500)
-deduped = _outbox_send("cascade_deduped", mark_sent_sql=MARK_SENT, dedupe="phone", batch_size=4)
+dry_run = _outbox_send(
+    "cascade_dry_run", dry_run=True, results=CascadeResults(xcom_inline_limit=100_000)
+)
+capped = _outbox_send(
+    "cascade_capped", mark_sent_sql=MARK_SENT, guardrails=CascadeGuardrails(max_messages=500)
+)
+deduped = _outbox_send(
+    "cascade_deduped",
+    mark_sent_sql=MARK_SENT,
+    guardrails=CascadeGuardrails(dedupe="phone"),
+    requests=CascadeRequests(batch_size=4),
+)
 # Opted-out numbers in a table of the same database and in a list; repeats; write-back.
 guarded = _outbox_send(
     "cascade_guarded",
     mark_sent_sql=MARK_SENT,
-    dedupe="phone",
-    batch_size=4,
-    suppress_sql="SELECT phone FROM optouts",
-    suppress_phones=["00380 67 000 0002"],
+    guardrails=CascadeGuardrails(
+        dedupe="phone",
+        suppress=Suppression(sql="SELECT phone FROM optouts", phones=["00380 67 000 0002"]),
+    ),
+    requests=CascadeRequests(batch_size=4),
 )
 guarded_dry_run = _outbox_send(
     "cascade_guarded_dry_run",
     dry_run=True,
-    dedupe="phone",
-    suppress_sql="SELECT phone FROM optouts",
-    quiet_hours=("00:00", "23:59"),  # always quiet: every promo would be scheduled
+    guardrails=CascadeGuardrails(
+        dedupe="phone",
+        suppress=Suppression(sql="SELECT phone FROM optouts"),
+        # always quiet: every promo would be scheduled
+        quiet_hours=QuietHours("00:00", "23:59"),
+    ),
 )
 
 
-def _quiet_window_around_now() -> tuple[str, str]:
+def _quiet_window_around_now(**options: Any) -> CascadeGuardrails:
     """Quiet hours from three hours before to three hours after this parse, Kyiv time."""
     now = datetime.now(ZoneInfo("Europe/Kyiv"))
-    return (f"{now - timedelta(hours=3):%H:%M}", f"{now + timedelta(hours=3):%H:%M}")
+    window = (f"{now - timedelta(hours=3):%H:%M}", f"{now + timedelta(hours=3):%H:%M}")
+    return CascadeGuardrails(quiet_hours=QuietHours(*window, **options))
 
 
 _PROMO = {"message_type": "promo", "text": "Winter sale"}
@@ -183,23 +209,23 @@ def _quiet_send(dag_id: str, messages: list[dict[str, Any]], **send_kwargs: Any)
 
 
 quiet_scheduled = _quiet_send(
-    "cascade_quiet_scheduled", KYIV_AND_LA, quiet_hours=_quiet_window_around_now()
+    "cascade_quiet_scheduled", KYIV_AND_LA, guardrails=_quiet_window_around_now()
 )
 quiet_skipped = _quiet_send(
-    "cascade_quiet_skipped",
-    KYIV_AND_LA,
-    quiet_hours=_quiet_window_around_now(),
-    quiet_hours_policy="skip",
+    "cascade_quiet_skipped", KYIV_AND_LA, guardrails=_quiet_window_around_now(policy="skip")
 )
 # Eight allowed hours a day: the sixteen zones of a Russian mobile (UTC+2 to UTC+12) share none.
 quiet_russian = _quiet_send(
-    "cascade_quiet_russian", [RUSSIAN_PROMO], quiet_hours=("18:00", "10:00")
+    "cascade_quiet_russian",
+    [RUSSIAN_PROMO],
+    guardrails=CascadeGuardrails(quiet_hours=QuietHours("18:00", "10:00")),
 )
 quiet_russian_moscow = _quiet_send(
     "cascade_quiet_russian_moscow",
     [RUSSIAN_PROMO],
-    quiet_hours=("18:00", "10:00"),
-    quiet_hours_zones={"7": "Europe/Moscow"},
+    guardrails=CascadeGuardrails(
+        quiet_hours=QuietHours("18:00", "10:00", zones={"7": "Europe/Moscow"})
+    ),
 )
 
 
@@ -218,10 +244,9 @@ def _retrying(dag_id: str, on_uncertain: str) -> DAG:
             messages=build_batch(),
             from_name="App",
             message_type="transaction",
-            batch_size=100,
             on_uncertain=on_uncertain,
-            hook_params=FAST_RETRIES,
-            max_in_flight=1,  # the sandbox's fault script counts requests in arrival order
+            # one at a time: the sandbox's fault script counts requests in arrival order
+            requests=CascadeRequests(batch_size=100, max_in_flight=1, **FAST_RETRIES),
             retries=2,
             retry_delay=timedelta(seconds=0),
         )
@@ -321,13 +346,13 @@ with DAG("cascade_failure_alert", schedule=None, start_date=START) as failure_al
 
 def _killable(dag_id: str, **send_kwargs: Any) -> DAG:
     """A slow multi-batch send (the tests add latency) that a test SIGKILLs mid-way."""
-    send_kwargs.setdefault("max_in_flight", 1)
+    in_flight = send_kwargs.pop("max_in_flight", 1)
     with DAG(dag_id, schedule=None, start_date=START) as dag:
         CascadeSendOperator(
             task_id="send",
             from_name="App",
             message_type="transaction",
-            batch_size=100,
+            requests=CascadeRequests(batch_size=100, max_in_flight=in_flight),
             **send_kwargs,
         )
     return dag
@@ -366,7 +391,7 @@ DB_MARK_SENT = (
 )
 
 
-def _db_outbox(database: str, suffix: str = "", **send_kwargs: Any) -> DAG:
+def _db_outbox(database: str, suffix: str = "", max_in_flight: int = 8, **send_kwargs: Any) -> DAG:
     with DAG(f"cascade_{database}_outbox{suffix}", schedule=None, start_date=START) as dag:
         CascadeSendOperator(
             task_id="send",
@@ -376,10 +401,10 @@ def _db_outbox(database: str, suffix: str = "", **send_kwargs: Any) -> DAG:
                 "mark_sent_sql": DB_MARK_SENT,
                 "from_name": "YourBrand",
                 "message_type": "promo",
-                "results_path": (
-                    "file:///tmp/cascade-test-results/{{ dag.dag_id }}-{{ run_id }}.jsonl"
+                "results": CascadeResults(
+                    path="file:///tmp/cascade-test-results/{{ dag.dag_id }}-{{ run_id }}.jsonl"
                 ),
-                "hook_params": FAST_RETRIES,
+                "requests": CascadeRequests(max_in_flight=max_in_flight, **FAST_RETRIES),
                 "retries": 1,
                 "retry_delay": timedelta(seconds=0),
                 **send_kwargs,
@@ -393,10 +418,20 @@ mysql_outbox = _db_outbox("mysql")
 # One request at a time: the sandbox's fault script then hits a known batch.
 postgres_outbox_serial = _db_outbox("postgres", "_serial", max_in_flight=1)
 mysql_outbox_serial = _db_outbox("mysql", "_serial", max_in_flight=1)
+
+
 # Opt-outs in a table of the same database, repeated numbers sent once.
-_GUARDS = {"dedupe": "phone", "suppress_sql": "SELECT phone FROM cascade_optouts", "batch_size": 4}
-postgres_guarded = _db_outbox("postgres", "_guarded", **_GUARDS)
-mysql_guarded = _db_outbox("mysql", "_guarded", **_GUARDS)
+def _guards() -> dict[str, Any]:
+    return {
+        "guardrails": CascadeGuardrails(
+            dedupe="phone", suppress=Suppression(sql="SELECT phone FROM cascade_optouts")
+        ),
+        "requests": CascadeRequests(batch_size=4, **FAST_RETRIES),
+    }
+
+
+postgres_guarded = _db_outbox("postgres", "_guarded", **_guards())
+mysql_guarded = _db_outbox("mysql", "_guarded", **_guards())
 # The SQLite example's write-back (":name") on PostgreSQL: fails before anything is sent.
 postgres_sqlite_style = _db_outbox(
     "postgres", "_sqlite_style", mark_sent_sql=DB_MARK_SENT.replace("%(", ":").replace(")s", "")
@@ -413,7 +448,7 @@ with DAG("cascade_track_sampled", schedule=None, start_date=START) as track_samp
         ],
         from_name="Shop",
         message_type="promo",
-        results_path="file:///tmp/cascade-test-results/{{ run_id }}/sampled.jsonl",
+        results=CascadeResults(path="file:///tmp/cascade-test-results/{{ run_id }}/sampled.jsonl"),
     )
     CascadeDeliverySensor(
         task_id="wait",

@@ -8,7 +8,6 @@ import json
 import pytest
 import requests
 
-from airflow_provider_cascade.send.campaign import send_messages
 from airflow_provider_cascade.exceptions import (
     CascadeAuthError,
     CascadeBatchInDoubtError,
@@ -19,6 +18,7 @@ from airflow_provider_cascade.exceptions import (
 )
 from airflow_provider_cascade.hooks.cascade import CascadeHook, Pacer
 from airflow_provider_cascade.messages import Route, SentMessage
+from airflow_provider_cascade.send.campaign import send_messages
 from tests.conftest import TEST_API_KEY, TG_KEY, VIBER_TOKEN, make_message
 
 BASE = "http://cascade.test"

@@ -7,8 +7,8 @@ import time
 import pytest
 from airflow.utils.state import DagRunState, TaskInstanceState
 
-from airflow_provider_cascade.send.campaign import send_messages
 from airflow_provider_cascade.hooks.cascade import CascadeHook
+from airflow_provider_cascade.send.campaign import send_messages
 from airflow_provider_cascade.triggers.cascade import CascadeDeliveryTrigger
 from tests.airflow_runs import run, xcom
 from tests.conftest import make_message

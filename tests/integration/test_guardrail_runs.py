@@ -80,7 +80,7 @@ def test_an_unreadable_opt_out_fails_before_anything_is_sent(sandbox, outbox, lo
     assert sandbox.stats()["requests"] == 0
     text = logs()
     masked = mask_phone("067 000 0042")
-    assert f"suppress_sql row 3: phone '{masked}' is not an international phone number" in text
+    assert f"Suppression.sql row 3: phone '{masked}' is not an international phone number" in text
     assert "067 000 0042" not in text
 
 
@@ -109,7 +109,7 @@ def test_a_dry_run_answers_the_questions_asked_before_a_campaign(sandbox, outbox
 
 def _window_end(dag) -> str:
     """When the DAG's quiet hours (Kyiv) end next, as the service is told (UTC)."""
-    quiet = dag.get_task("send").settings.quiet_hours
+    quiet = dag.get_task("send").guardrails.quiet_hours
     now = datetime.now(KYIV)
     end = datetime.combine(now.date(), quiet.end, tzinfo=KYIV)
     if end <= now:
@@ -157,7 +157,7 @@ def test_a_number_whose_zones_share_no_allowed_time_uses_the_users_zone_or_is_he
         r"16 time zones \(UTC\+[23] to UTC\+12\) share no time outside quiet hours 18:00-10:00",
         held["reason"],
     )
-    assert "quiet_hours_zones={'7': ...}" in held["reason"]
+    assert "QuietHours(zones={'7': ...})" in held["reason"]
 
     dag_run, _ = run(dags.quiet_russian_moscow)
     value = xcom(dag_run, "send")

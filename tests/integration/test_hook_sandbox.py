@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from airflow_provider_cascade.send.campaign import send_messages
 from airflow_provider_cascade.exceptions import (
     CascadeAuthError,
     CascadeBatchInDoubtError,
@@ -15,6 +14,7 @@ from airflow_provider_cascade.exceptions import (
 )
 from airflow_provider_cascade.hooks.cascade import CascadeHook
 from airflow_provider_cascade.sandbox.client import Sandbox
+from airflow_provider_cascade.send.campaign import send_messages
 from tests.conftest import TEST_API_KEY, make_message
 
 pytestmark = [pytest.mark.integration, pytest.mark.compat("sandbox")]

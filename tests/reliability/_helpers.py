@@ -6,6 +6,7 @@ from typing import Any
 
 from airflow_provider_cascade.exceptions import CascadeError
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
+from airflow_provider_cascade.send.options import CascadeRequests
 from tests.fakes import MemoryStore
 
 FAST = {"retry_wait": 0.01, "max_retry_wait": 0.05, "timeout": 2.0}
@@ -18,7 +19,7 @@ class TI:
 
 def send_with_retries(store: MemoryStore, tries: int = 10, **kwargs: Any) -> dict[str, Any]:
     """Execute like Airflow with ``retries=tries-1``: the same state store on every try."""
-    kwargs.setdefault("hook_params", FAST)
+    kwargs.setdefault("requests", CascadeRequests(**FAST))
     for attempt in range(1, tries + 1):
         operator = CascadeSendOperator(task_id="send", **kwargs)
         try:

@@ -9,13 +9,18 @@ from collections import Counter
 
 import pytest
 
+from airflow_provider_cascade.send.options import CascadeRequests, CascadeResults
 from tests.fakes import MemoryStore
-from tests.reliability._helpers import messages, send_with_retries
+from tests.reliability._helpers import FAST, messages, send_with_retries
 
 pytestmark = pytest.mark.integration
 
 SOAK = int(os.environ.get("CASCADE_SOAK_MESSAGES", "10000"))
-COMMON = {"from_name": "Soak", "message_type": "transaction", "batch_size": 100}
+COMMON = {
+    "from_name": "Soak",
+    "message_type": "transaction",
+    "requests": CascadeRequests(batch_size=100, **FAST),
+}
 
 
 def recorded(sandbox) -> Counter[str]:
@@ -28,7 +33,10 @@ def test_every_message_exactly_once_under_faults(sandbox, tmp_path):
     )
     batch = messages(SOAK)
     result = send_with_retries(
-        MemoryStore(), messages=batch, results_path=f"file://{tmp_path}/soak.jsonl", **COMMON
+        MemoryStore(),
+        messages=batch,
+        results=CascadeResults(path=f"file://{tmp_path}/soak.jsonl"),
+        **COMMON,
     )
     stats = sandbox.stats()
     assert stats["faults"] >= SOAK // 100 * 0.1  # faults really were injected
@@ -45,7 +53,7 @@ def test_lost_replies_at_most_once_reports_every_id_in_doubt(sandbox, tmp_path):
         MemoryStore(),
         messages=messages(SOAK),
         on_uncertain="skip",
-        results_path=f"file://{tmp_path}/skip.jsonl",
+        results=CascadeResults(path=f"file://{tmp_path}/skip.jsonl"),
         **COMMON,
     )
     record = sandbox.messages()
@@ -61,7 +69,7 @@ def test_lost_replies_at_least_once_duplicates_exactly_the_ids_in_doubt(sandbox,
         MemoryStore(),
         messages=messages(SOAK),
         on_uncertain="resend",
-        results_path=f"file://{tmp_path}/resend.jsonl",
+        results=CascadeResults(path=f"file://{tmp_path}/resend.jsonl"),
         **COMMON,
     )
     record = sandbox.messages()

@@ -13,6 +13,7 @@ from airflow_provider_cascade.exceptions import (
 from airflow_provider_cascade.hooks.cascade import CascadeHook
 from airflow_provider_cascade.messages import parse_messages
 from airflow_provider_cascade.sandbox.state import REPLY_LOST_KINDS
+from airflow_provider_cascade.send.options import CascadeRequests
 from tests.fakes import MemoryStore
 from tests.reliability._helpers import FAST, messages, send_with_retries
 
@@ -54,10 +55,8 @@ def test_the_operator_lists_the_batch_in_doubt_and_goes_on(sandbox, kind):
         messages=messages(300),
         from_name="A",
         message_type="transaction",
-        batch_size=100,
-        max_in_flight=1,
+        requests=CascadeRequests(batch_size=100, max_in_flight=1, **{**FAST, "timeout": 1.0}),
         on_uncertain="skip",
-        hook_params={**FAST, "timeout": 1.0},
     )
     assert result["in_doubt"] == [f"m-{n}" for n in range(100, 200)]
     assert result["sent"] == 200
@@ -85,8 +84,7 @@ def test_401_mid_campaign_fails_and_a_later_try_sends_only_the_rest(sandbox):
         messages=messages(500),
         from_name="A",
         message_type="transaction",
-        batch_size=100,
-        max_in_flight=1,
+        requests=CascadeRequests(batch_size=100, max_in_flight=1, **FAST),
     )
     assert result["sent"] == 500 and sandbox.stats()["accepted"] == 500
     assert sandbox.stats()["duplicate_tracking_ids"] == 0

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_cascade.send.campaign import send_messages
 from airflow_provider_cascade.hooks.cascade import CascadeHook
 from airflow_provider_cascade.messages import CascadeMessage
 from airflow_provider_cascade.sandbox.__main__ import parse_args
@@ -17,6 +16,7 @@ from airflow_provider_cascade.sandbox.state import (
     SandboxState,
     outcome_for,
 )
+from airflow_provider_cascade.send.campaign import send_messages
 from tests.conftest import make_message
 
 

@@ -8,11 +8,11 @@ import time
 import httpx
 import pytest
 
-from airflow_provider_cascade.send.campaign import send_messages
 from airflow_provider_cascade.checkpoints import DeliveryWorkspace, fits_inline
 from airflow_provider_cascade.delivery import DeliveryTracker
 from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError
 from airflow_provider_cascade.hooks.cascade import CascadeHook
+from airflow_provider_cascade.send.campaign import send_messages
 from airflow_provider_cascade.sensors.cascade import CascadeDeliverySensor
 from airflow_provider_cascade.triggers.cascade import AUTH_REFUSED, CascadeDeliveryTrigger
 from tests.conftest import make_message

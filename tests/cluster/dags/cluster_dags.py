@@ -15,6 +15,7 @@ from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 from airflow_provider_cascade.notifications.cascade import CascadeNotifier
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
+from airflow_provider_cascade.send.options import CascadeRequests
 from airflow_provider_cascade.sensors.cascade import CascadeDeliverySensor
 
 DB = "cascade_cluster_pg"
@@ -56,13 +57,16 @@ def cluster_mapped_campaign() -> None:
         mark_sent_sql=MARK_SENT.format(table="cluster_audience"),
         from_name="Shop",
         message_type="promo",
-        batch_size=50,
+        requests=CascadeRequests(batch_size=50),
         max_active_tis_per_dagrun=3,
     ).expand(parameters=partitions())
 
 
-def _outbox_send(**send_kwargs: Any) -> CascadeSendOperator:
+def _outbox_send(
+    max_in_flight: int, hook_retries: dict[str, Any] | None = None, **send_kwargs: Any
+) -> CascadeSendOperator:
     """The unsent rows of ``cluster_outbox`` in batches of 100, written back; one retry."""
+    retries = hook_retries or {}
     return CascadeSendOperator(
         task_id="send",
         sql=OUTBOX_SELECT,
@@ -70,7 +74,7 @@ def _outbox_send(**send_kwargs: Any) -> CascadeSendOperator:
         mark_sent_sql=MARK_SENT.format(table="cluster_outbox"),
         from_name="Shop",
         message_type="promo",
-        batch_size=100,
+        requests=CascadeRequests(batch_size=100, max_in_flight=max_in_flight, **retries),
         retries=1,
         retry_delay=timedelta(seconds=0),
         **send_kwargs,
@@ -94,7 +98,7 @@ cluster_killed_resend = _killable("cluster_killed_resend", "resend")
 @dag(schedule=None, start_date=START, catchup=False)
 def cluster_retried_by_scheduler() -> None:
     """A batch answered 500 until the hook gives up: the task fails, the scheduler retries."""
-    _outbox_send(max_in_flight=1, hook_params=FAST_RETRIES)
+    _outbox_send(max_in_flight=1, hook_retries=FAST_RETRIES)
 
 
 @dag(schedule=None, start_date=START, catchup=False)
