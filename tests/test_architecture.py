@@ -104,14 +104,44 @@ def test_fakes_need_no_type_ignore():
 
 
 def test_the_hooks_only_talk_http():
-    """``hooks/`` sits below the send loop: it imports none of it (sending many messages
-    from plain Python is ``campaign.send_messages``, which builds a hook)."""
-    loop = {f"{NAME}.{name}" for name in ("campaign", "ledger", "sources", "settings")}
+    """``hooks/`` sits below the send pipeline: it imports nothing of ``send/`` (sending many
+    messages from plain Python is ``send.campaign.send_messages``, which builds a hook)."""
     reached = {
         f"{module} imports {target}"
         for module, targets in graph().items()
         if module.startswith(f"{NAME}.hooks")
         for target in targets
-        if target in loop
+        if target.startswith(f"{NAME}.send")
     }
     assert reached == set()
+
+
+def test_nothing_imports_an_airflow_face():
+    """Operators, sensors, triggers, notifiers and plugins are what Airflow loads: the
+    packages below them never import them back."""
+    faces = ("operators", "sensors", "triggers", "notifications", "plugins")
+    reached = {
+        f"{module} imports {target}"
+        for module, targets in graph().items()
+        if not module.startswith(tuple(f"{NAME}.{face}" for face in faces))
+        and module != f"{NAME}.get_provider_info"
+        for target in targets
+        if target.startswith(tuple(f"{NAME}.{face}" for face in faces))
+    }
+    assert reached == set()
+
+
+#: The most lines a module holds without saying at its top why it is longer.
+MODULE_LINES = 300
+
+
+def test_no_module_is_long_without_a_reason_at_its_top():
+    """A module over ``MODULE_LINES`` says why in its docstring ("Longer than ..."), so
+    that a reader knows the length was chosen, not grown into."""
+    long = sorted(
+        f"{module_name(path)}: {lines} lines"
+        for path in PACKAGE.rglob("*.py")
+        if (lines := len(path.read_text().splitlines())) > MODULE_LINES
+        and "Longer than" not in (ast.get_docstring(ast.parse(path.read_text())) or "")
+    )
+    assert long == []

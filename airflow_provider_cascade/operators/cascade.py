@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping, Sequence, Sized
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_cascade.constants import DEFAULT_CONN_ID
-from airflow_provider_cascade.privacy import mask_phone
 from airflow_provider_cascade.send.guardrails import CascadeGuardrails
-from airflow_provider_cascade.send.options import CascadeRequests, CascadeResults
+from airflow_provider_cascade.send.options import (
+    MOVED_ARGUMENTS,
+    CascadeRequests,
+    CascadeResults,
+    argument_group,
+    depend_on_nested_outputs,
+)
+from airflow_provider_cascade.send.preview import Messages
 from airflow_provider_cascade.send.settings import CampaignSettings, OnInvalid, OnUncertain
 from airflow_provider_cascade.suggestions import ARGUMENT_SYNONYMS, check_arguments
 from airflow_provider_cascade.wire import Route
@@ -29,46 +34,6 @@ if TYPE_CHECKING:
 
 #: XCom key under which the message ids (a list, in send order) are pushed when inline.
 MESSAGE_IDS_KEY = "message_ids"
-#: Fields a preview shows as they are (neither personal nor bulky); to_phone is masked, the
-#: text and survey options shown by their size, any other key counted.
-_PREVIEW_KEPT = frozenset({"tracking_id", "from_name", "message_type", "ttl", "scheduled_sent"})
-#: The arguments of 0.2 that are now inside a group (the CHANGELOG lists them).
-MOVED_ARGUMENTS = {
-    "max_messages": "guardrails=CascadeGuardrails(max_messages=...)",
-    "max_reject_ratio": "guardrails=CascadeGuardrails(max_reject_ratio=...)",
-    "dedupe": "guardrails=CascadeGuardrails(dedupe=...)",
-    "suppress_sql": "guardrails=CascadeGuardrails(suppress=Suppression(sql=...))",
-    "suppress_conn_id": "guardrails=CascadeGuardrails(suppress=Suppression(conn_id=...))",
-    "suppress_phones": "guardrails=CascadeGuardrails(suppress=Suppression(phones=...))",
-    "quiet_hours": "guardrails=CascadeGuardrails(quiet_hours=QuietHours(start, end))",
-    "quiet_hours_types": "guardrails=CascadeGuardrails(quiet_hours=QuietHours(..., types=...))",
-    "quiet_hours_zones": "guardrails=CascadeGuardrails(quiet_hours=QuietHours(..., zones=...))",
-    "quiet_hours_policy": "guardrails=CascadeGuardrails(quiet_hours=QuietHours(..., policy=...))",
-    "batch_size": "requests=CascadeRequests(batch_size=...)",
-    "max_requests_per_second": "requests=CascadeRequests(max_requests_per_second=...)",
-    "max_in_flight": "requests=CascadeRequests(max_in_flight=...)",
-    "hook_params": "requests=CascadeRequests(max_retries=..., timeout=...)",
-    "results_path": "results=CascadeResults(path=...)",
-    "xcom_inline_limit": "results=CascadeResults(xcom_inline_limit=...)",
-}
-
-
-class Messages:
-    """The ``messages`` argument as the operator holds it: rendered in place by Airflow
-    (its ``value`` is its one template field: a list, a JSON text, an upstream task's
-    output), and shown (Rendered Templates, logs) only as :func:`masked_preview`."""
-
-    template_fields: Sequence[str] = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def serialize(self) -> Any:
-        """Its rendered form: phones masked, texts by their size."""
-        return masked_preview(self.value)
-
-    def __repr__(self) -> str:
-        return json.dumps(self.serialize(), ensure_ascii=False, default=str)
 
 
 class CascadeSendOperator(BaseOperator):
@@ -191,9 +156,9 @@ class CascadeSendOperator(BaseOperator):
             raise ValueError("sql= needs sql_conn_id=")
         if mark_sent_sql and sql is None:
             raise ValueError("mark_sent_sql= writes back to the sql= source: give sql= too")
-        guardrails = _group("guardrails", guardrails, CascadeGuardrails)
-        requests = _group("requests", requests, CascadeRequests)
-        results = _group("results", results, CascadeResults)
+        guardrails = argument_group("guardrails", guardrails, CascadeGuardrails)
+        requests = argument_group("requests", requests, CascadeRequests)
+        results = argument_group("results", results, CascadeResults)
         guardrails.check(on_invalid=on_invalid, sql_conn_id=sql_conn_id)
         # Every limit and mode, checked once (ValueError here, at DAG parse).
         self.settings = CampaignSettings(
@@ -221,7 +186,7 @@ class CascadeSendOperator(BaseOperator):
         self.durable = durable
         # Airflow finds an upstream task's output in a template field's value, but not
         # inside an object's own template fields: the groups' are looked at here.
-        _depend_on_nested_outputs(self, (self.messages, guardrails, results))
+        depend_on_nested_outputs(self, (self.messages, guardrails, results))
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_cascade.exceptions import CascadeError
@@ -355,66 +320,3 @@ class CascadeSendOperator(BaseOperator):
                 source.check_write_back(mark_sent_sql, self.log)  # before the first request
                 write_back = lambda rows: source.write_back(mark_sent_sql, rows)  # noqa: E731
             yield source, write_back
-
-
-def _group(name: str, value: Any, group: type[Any]) -> Any:
-    """An argument group as given, or its defaults; anything else is refused by name."""
-    if value is None:
-        return group()
-    if not isinstance(value, group):
-        raise TypeError(f"{name}= takes a {group.__name__}(...), not {type(value).__name__}")
-    return value
-
-
-def _depend_on_nested_outputs(task: BaseOperator, groups: Sequence[Any]) -> None:
-    """Make the task depend on every upstream output found in the groups' template fields
-    (nested groups included), as Airflow does for its own template fields."""
-    from airflow.providers.common.compat.sdk import XComArg
-
-    def walk(value: Any) -> None:
-        fields = getattr(value, "template_fields", None)
-        if fields is None or isinstance(value, BaseOperator):
-            XComArg.apply_upstream_relationship(task, value)
-            return
-        for field in fields:
-            walk(getattr(value, field))
-
-    for group in groups:
-        if group is not None:
-            walk(group)
-
-
-def masked_preview(messages: Any, limit: int = 20) -> Any:
-    """What the UI shows of ``messages``: the known fields of the first ``limit``, phones
-    masked, texts and survey options as their size, and how many other keys each had (a
-    misnamed key's value is never shown: ``phone`` may hold a number)."""
-    from airflow_provider_cascade.messages import field_for_key
-
-    if isinstance(messages, str):
-        return f"<{len(messages)} characters>"
-    if isinstance(messages, Mapping):  # refused when sent; shown masked all the same
-        return masked_preview([messages], limit)
-    if not isinstance(messages, Sequence):
-        return f"<{type(messages).__name__}>"
-    preview: list[Any] = []
-    for item in messages[:limit]:
-        if isinstance(item, Mapping):
-            shown = {}
-            for key, value in item.items():
-                field = field_for_key(str(key))
-                if field in _PREVIEW_KEPT:
-                    shown[key] = value
-                elif field == "to_phone":
-                    shown[key] = mask_phone(value)
-                elif field is not None:  # text, survey_options: their size only
-                    size = len(value) if isinstance(value, Sized) else 1
-                    shown[key] = f"<{size} {'characters' if field == 'text' else 'options'}>"
-            others = len(item) - len(shown)
-            if others:
-                shown["<other keys>"] = others
-            preview.append(shown)
-        else:
-            preview.append(repr(item))
-    if len(messages) > limit:
-        preview.append(f"... and {len(messages) - limit} more")
-    return preview

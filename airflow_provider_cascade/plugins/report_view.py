@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from airflow_provider_cascade.plugins.charts import bars, stacked_bar, timeline
 from airflow_provider_cascade.results import FAILURE_KEY
+from airflow_provider_cascade.send.guardrails import FIGURES
 
 #: The operators whose tasks have a Cascade report.
 CASCADE_OPERATORS = ("CascadeSendOperator", "CascadeDeliverySensor")
@@ -95,11 +96,8 @@ def figures(value: Any) -> dict[str, Any] | None:
             "batches": value.get("batches", 0),
             "rejected": len(value.get("rejected") or []),
             "in_doubt": len(value.get("in_doubt") or []),
-            "suppressed": value.get("suppressed", 0),
-            # Counts: the lists themselves may be offloaded with the messages.
-            "duplicates": value.get("duplicate_count", len(value.get("duplicates") or [])),
-            "held": value.get("held_count", len(value.get("held") or [])),
-            "rescheduled": value.get("rescheduled", 0),
+            # What each guardrail did, by its counts (the lists may be offloaded).
+            "guardrails": {label: value.get(field) or 0 for field, label in FIGURES.items()},
             "first_rejected": [
                 {key: problem.get(key) for key in ("ref", "field", "rule", "code")}
                 for problem in (value.get("rejected") or [])[:REJECTED_SHOWN]
@@ -214,10 +212,7 @@ def _send_cards(found: dict[str, Any]) -> dict[str, Any]:
         "would send" if found["dry_run"] else "sent": found["sent"],
         "rejected": found["rejected"],
         "in doubt": found["in_doubt"],
-        "suppressed": found["suppressed"],
-        "duplicates": found["duplicates"],
-        "held": found["held"],
-        "rescheduled": found["rescheduled"],
+        **{label.replace("_", " "): count for label, count in found["guardrails"].items()},
         "requests": found["batches"],
     }
 

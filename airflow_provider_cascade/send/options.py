@@ -1,5 +1,6 @@
 """The send's argument groups besides the guardrails: how its requests go
-(:class:`CascadeRequests`) and where its result goes (:class:`CascadeResults`).
+(:class:`CascadeRequests`) and where its result goes (:class:`CascadeResults`); how an
+operator takes a group, and where each argument of 0.2 went.
 
 Light to import: DAG files build these at every parse.
 """
@@ -20,7 +21,33 @@ from airflow_provider_cascade.constants import (
 )
 from airflow_provider_cascade.suggestions import reject_unknown
 
-__all__ = ["CascadeRequests", "CascadeResults"]
+__all__ = [
+    "MOVED_ARGUMENTS",
+    "CascadeRequests",
+    "CascadeResults",
+    "argument_group",
+    "depend_on_nested_outputs",
+]
+
+#: The arguments of 0.2 that are now inside a group (the CHANGELOG lists them).
+MOVED_ARGUMENTS = {
+    "max_messages": "guardrails=CascadeGuardrails(max_messages=...)",
+    "max_reject_ratio": "guardrails=CascadeGuardrails(max_reject_ratio=...)",
+    "dedupe": "guardrails=CascadeGuardrails(dedupe=...)",
+    "suppress_sql": "guardrails=CascadeGuardrails(suppress=Suppression(sql=...))",
+    "suppress_conn_id": "guardrails=CascadeGuardrails(suppress=Suppression(conn_id=...))",
+    "suppress_phones": "guardrails=CascadeGuardrails(suppress=Suppression(phones=...))",
+    "quiet_hours": "guardrails=CascadeGuardrails(quiet_hours=QuietHours(start, end))",
+    "quiet_hours_types": "guardrails=CascadeGuardrails(quiet_hours=QuietHours(..., types=...))",
+    "quiet_hours_zones": "guardrails=CascadeGuardrails(quiet_hours=QuietHours(..., zones=...))",
+    "quiet_hours_policy": "guardrails=CascadeGuardrails(quiet_hours=QuietHours(..., policy=...))",
+    "batch_size": "requests=CascadeRequests(batch_size=...)",
+    "max_requests_per_second": "requests=CascadeRequests(max_requests_per_second=...)",
+    "max_in_flight": "requests=CascadeRequests(max_in_flight=...)",
+    "hook_params": "requests=CascadeRequests(max_retries=..., timeout=...)",
+    "results_path": "results=CascadeResults(path=...)",
+    "xcom_inline_limit": "results=CascadeResults(xcom_inline_limit=...)",
+}
 
 
 class CascadeRequests:
@@ -124,3 +151,30 @@ class CascadeResults:
 
     def __repr__(self) -> str:
         return f"CascadeResults(path={self.path!r}, xcom_inline_limit={self.xcom_inline_limit})"
+
+
+def argument_group(name: str, value: Any, group: type[Any]) -> Any:
+    """An argument group as given, or its defaults; anything else is refused by name."""
+    if value is None:
+        return group()
+    if not isinstance(value, group):
+        raise TypeError(f"{name}= takes a {group.__name__}(...), not {type(value).__name__}")
+    return value
+
+
+def depend_on_nested_outputs(task: Any, groups: Sequence[Any]) -> None:
+    """Make the task depend on every upstream output found in the groups' template fields
+    (nested groups included), as Airflow does for its own template fields."""
+    from airflow.providers.common.compat.sdk import BaseOperator, XComArg
+
+    def walk(value: Any) -> None:
+        fields = getattr(value, "template_fields", None)
+        if fields is None or isinstance(value, BaseOperator):
+            XComArg.apply_upstream_relationship(task, value)
+            return
+        for field in fields:
+            walk(getattr(value, field))
+
+    for group in groups:
+        if group is not None:
+            walk(group)

@@ -11,9 +11,10 @@ import pytest
 from airflow_provider_cascade.exceptions import CascadeValidationError
 from airflow_provider_cascade.hooks.cascade import CascadeHook
 from airflow_provider_cascade.messages import Route
-from airflow_provider_cascade.operators.cascade import CascadeSendOperator, masked_preview
+from airflow_provider_cascade.operators.cascade import CascadeSendOperator
 from airflow_provider_cascade.send.guardrails import CascadeGuardrails, QuietHours, Suppression
 from airflow_provider_cascade.send.options import CascadeRequests, CascadeResults
+from airflow_provider_cascade.send.preview import masked_preview
 from airflow_provider_cascade.send.sources import as_message_list
 from tests.conftest import make_message
 from tests.fakes import MemoryStore

@@ -14,10 +14,17 @@ from airflow_provider_cascade.send.guardrails.base import Guardrail, Log
 from airflow_provider_cascade.send.guardrails.caps import MaxMessages, MaxRejectRatio
 from airflow_provider_cascade.send.guardrails.dedupe import Dedupe, DedupeBy
 from airflow_provider_cascade.send.guardrails.quiet_hours import KeepQuiet, QuietHours
-from airflow_provider_cascade.send.guardrails.suppression import Suppression
+from airflow_provider_cascade.send.guardrails.suppression import Suppress, Suppression
 from airflow_provider_cascade.suggestions import reject_unknown
 
-__all__ = ["CascadeGuardrails", "QuietHours", "Suppression"]
+__all__ = ["FIGURES", "CascadeGuardrails", "QuietHours", "Suppression"]
+
+#: Every guardrail's figures: the result's field -> its name in a forecast and the UI.
+FIGURES: dict[str, str] = {
+    field: label
+    for guardrail in (Suppress, Dedupe, KeepQuiet)
+    for field, label in guardrail.labels.items()
+}
 
 
 class CascadeGuardrails:

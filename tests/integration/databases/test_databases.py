@@ -28,6 +28,7 @@ from airflow_provider_cascade.exceptions import (
 )
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
 from airflow_provider_cascade.results import CascadeSendResult
+from airflow_provider_cascade.send import CascadeRequests
 from airflow_provider_cascade.send.sources import SqlSource, check_statement_on
 from tests.airflow_runs import run, xcom
 from tests.dags import cascade_test_dags as dags
@@ -411,7 +412,7 @@ def test_a_write_back_that_fails_after_sending_stops_and_its_retry_marks_without
         "mark_sent_sql": dags.DB_MARK_SENT,
         "from_name": "Brand",
         "message_type": "promo",
-        "max_in_flight": 1,
+        "requests": CascadeRequests(max_in_flight=1),
     }
     context = {"ti": TI(), "task_state_store": store}
     with pytest.raises(CascadeWriteBackError) as error:

@@ -1,0 +1,71 @@
+"""What the UI (Rendered Templates) and the logs show of a send's messages: phones masked,
+texts by their size, nothing else of a message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence, Sized
+from typing import Any
+
+from airflow_provider_cascade.privacy import mask_phone
+
+__all__ = ["Messages", "masked_preview"]
+
+#: Fields a preview shows as they are (neither personal nor bulky); to_phone is masked, the
+#: text and survey options shown by their size, any other key counted.
+_PREVIEW_KEPT = frozenset({"tracking_id", "from_name", "message_type", "ttl", "scheduled_sent"})
+
+
+class Messages:
+    """The ``messages`` argument as the operator holds it: rendered in place by Airflow
+    (its ``value`` is its one template field: a list, a JSON text, an upstream task's
+    output), and shown (Rendered Templates, logs) only as :func:`masked_preview`."""
+
+    template_fields: Sequence[str] = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def serialize(self) -> Any:
+        """Its rendered form: phones masked, texts by their size."""
+        return masked_preview(self.value)
+
+    def __repr__(self) -> str:
+        return json.dumps(self.serialize(), ensure_ascii=False, default=str)
+
+
+def masked_preview(messages: Any, limit: int = 20) -> Any:
+    """What the UI shows of ``messages``: the known fields of the first ``limit``, phones
+    masked, texts and survey options as their size, and how many other keys each had (a
+    misnamed key's value is never shown: ``phone`` may hold a number)."""
+    from airflow_provider_cascade.messages import field_for_key
+
+    if isinstance(messages, str):
+        return f"<{len(messages)} characters>"
+    if isinstance(messages, Mapping):  # refused when sent; shown masked all the same
+        return masked_preview([messages], limit)
+    if not isinstance(messages, Sequence):
+        return f"<{type(messages).__name__}>"
+    preview: list[Any] = []
+    for item in messages[:limit]:
+        if isinstance(item, Mapping):
+            shown = {}
+            for key, value in item.items():
+                field = field_for_key(str(key))
+                if field in _PREVIEW_KEPT:
+                    shown[key] = value
+                elif field == "to_phone":
+                    shown[key] = mask_phone(value)
+                elif field is not None:  # text, survey_options: their size only
+                    size = len(value) if isinstance(value, Sized) else 1
+                    shown[key] = f"<{size} {'characters' if field == 'text' else 'options'}>"
+            others = len(item) - len(shown)
+            if others:
+                shown["<other keys>"] = others
+            preview.append(shown)
+        else:
+            preview.append(repr(item))
+    if len(messages) > limit:
+        preview.append(f"... and {len(messages) - limit} more")
+    return preview
