@@ -74,8 +74,7 @@ def test_401_mid_campaign_fails_and_a_later_try_sends_only_the_rest(sandbox):
             messages=messages(500),
             from_name="A",
             message_type="transaction",
-            batch_size=100,
-            max_in_flight=1,
+            requests=CascadeRequests(batch_size=100, max_in_flight=1, **FAST),
         )
     assert sandbox.stats()["accepted"] == 200
     # The credentials are fixed; the task runs again with the same state store.
