@@ -6,6 +6,10 @@ A :class:`CascadeMessage` checks every rule of the contract when created
 wrong, naming each field as the caller wrote it. :func:`parse_messages` turns a whole batch
 of dicts (Pythonic or wire keys) into messages, or raises ONE error naming every problem of
 every message, so that nothing is sent from a batch known to be invalid.
+
+Longer than 300 lines: the message model, its parsing from mappings and rows, and the
+batch check that names every problem are one contract for input; the column-wise fast path
+lives in plain_batch.py.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import replace
 from typing import Any, NamedTuple
 
 from airflow_provider_cascade.exceptions import CascadeValidationError
+from airflow_provider_cascade.plain_batch import plain_rows
 from airflow_provider_cascade.privacy import mask_phone, redact_phones
 from airflow_provider_cascade.results import SentMessage
 from airflow_provider_cascade.suggestions import FIELD_SYNONYMS, nearest
@@ -286,6 +291,13 @@ def check_messages(
     problems: list[Problem] = []
     seen = set() if seen is None else seen
     default_pairs = _default_pairs(defaults)
+    if spelling is not None and isinstance(items, Sequence):  # a source's rows: try them whole
+        ttl = RECOMMENDED_TTL if recommended_ttl else None
+        plain = plain_rows(items, CascadeMessage, default_pairs, ttl, seen)
+        if plain is not None:
+            if source_keys is not None:
+                source_keys.extend(row[0] for row in items)
+            return plain, problems
     for position, item in enumerate(items, start):
         where = f"{label} {position}"
         try:

@@ -5,6 +5,9 @@
 storage: past ``xcom_inline_limit`` messages the id mapping goes to a JSON Lines file
 (``results_path``, any ``ObjectStoragePath`` URI) and the XCom keeps counts and the path.
 :meth:`CascadeSendResult.load` gives the whole mapping back either way.
+
+Longer than 300 lines: the result, the spool that builds it and the failure summary are
+the one shape every downstream task reads; the spool is also the delivery side's.
 """
 
 from __future__ import annotations
@@ -218,6 +221,8 @@ def _read_lines(path: str | None) -> Iterator[dict[str, str | None]]:
 
 
 _json = json.JSONEncoder(ensure_ascii=False).encode
+#: A JSON string literal, non-ASCII kept (the C function json's encoder calls for a str).
+_string: Callable[[str], str] = json.encoder.encode_basestring
 #: The result's fields that the guardrails count.
 _FIGURES = frozenset({"counted", "suppressed", "duplicate_count", "held_count", "rescheduled"})
 #: The keys of the results file's lines for messages the guardrails left out.
@@ -229,7 +234,7 @@ def sent_lines(sent: Sequence[SentMessage]) -> str:
     """JSON lines ``{"message_id", "tracking_id"}``: the form of ``results_path`` and of the
     ledger's part objects, written directly (a large send's hot path)."""
     return "".join(
-        f'{{"message_id":{_json(message_id)},"tracking_id":{_json(tracking_id)}}}\n'
+        f'{{"message_id":{_string(message_id)},"tracking_id":{_string(tracking_id)}}}\n'
         for message_id, tracking_id in sent
     )
 
@@ -252,15 +257,16 @@ class ResultSpool(Generic[Item]):
         self._file: IO[str] | None = None
         self.count = 0
 
-    def extend(self, items: Sequence[Item]) -> None:
+    def extend(self, items: Sequence[Item], lines: str | None = None) -> None:
+        """Add entries; ``lines``: their JSON lines, when the caller made them already."""
         self.count += len(items)
         if self._file is None:
             self._held.extend(items)
             if self._memory_limit is None or len(self._held) <= self._memory_limit:
                 return
-            items, self._held = self._held, []
+            items, self._held, lines = self._held, [], None
             self._file = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
-        self._file.write(self._lines(items))
+        self._file.write(self._lines(items) if lines is None else lines)
 
     def _lines(self, items: Sequence[Item]) -> str:
         sent = [item for item in items if isinstance(item, SentMessage) and item.message_id]

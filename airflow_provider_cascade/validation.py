@@ -3,6 +3,9 @@
 Knows nothing of HTTP or of wire names: a :class:`Problem` names the field as the caller
 wrote it (the model passes the spelling in), so ``from_name=`` is reported as
 ``from_name``, a SQL column by its own name, a wire-keyed dict by the wire name.
+
+Longer than 300 lines: one function per rule of the contract, each short; they are read
+(and kept) together as the contract's list.
 """
 
 from __future__ import annotations

@@ -11,12 +11,24 @@ import pytest
 from airflow_provider_cascade.hooks.cascade import CascadeAsyncHook, CascadeHook
 from airflow_provider_cascade.notifications.cascade import CascadeNotifier
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
+from airflow_provider_cascade.send import (
+    CascadeGuardrails,
+    CascadeRequests,
+    CascadeResults,
+    QuietHours,
+    Suppression,
+)
 from airflow_provider_cascade.sensors.cascade import CascadeDeliverySensor
 from airflow_provider_cascade.triggers.cascade import CascadeDeliveryTrigger
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 CLASSES = [
     CascadeSendOperator,
+    CascadeGuardrails,
+    Suppression,
+    QuietHours,
+    CascadeRequests,
+    CascadeResults,
     CascadeDeliverySensor,
     CascadeDeliveryTrigger,
     CascadeNotifier,

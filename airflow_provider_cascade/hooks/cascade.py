@@ -6,11 +6,15 @@
 (:mod:`.connection`), classify every reply with one classifier (:mod:`.replies`) and pace
 themselves with one :class:`~.pacing.Pacer`. Request and reply shapes are
 :mod:`~airflow_provider_cascade.wire`'s.
+
+Longer than 300 lines: the sync and async hooks share the connection, pacing and reply
+classification; issue 25 moves the async side's status client out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from collections.abc import Sequence
 from functools import cached_property
@@ -149,6 +153,14 @@ class CascadeHook(BaseHook):
     def _session(self) -> requests.Session:
         session = requests.Session()
         session.headers.update(self.config.headers)
+        # The environment's proxies and CA bundle, read once for the session: requests
+        # would otherwise scan os.environ on every request (trust_env), a measurable share
+        # of a large send's CPU (benchmarks/throughput.py). No .netrc: the key is the auth.
+        session.proxies.update(requests.utils.get_environ_proxies(self.config.base_url))
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            session.verify = bundle
+        session.trust_env = False
         return session
 
     @property

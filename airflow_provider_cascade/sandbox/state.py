@@ -1,6 +1,9 @@
 """What the sandbox remembers: accepted messages, counters, faults to inject, rate limit.
 
 Plain Python, no HTTP: the FastAPI app in :mod:`.app` is a thin layer over this.
+
+Longer than 300 lines: the sandbox's whole state machine (accepts, faults, statuses,
+replies): test infrastructure kept in one place so a fault script reads top to bottom.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from airflow_provider_cascade.exceptions import CascadeBatchInDoubtError, CascadeError
 from airflow_provider_cascade.messages import CascadeMessage, Route, SentMessage
-from airflow_provider_cascade.results import ScheduledMessage
+from airflow_provider_cascade.results import ScheduledMessage, sent_lines
 from airflow_provider_cascade.send.forecast import CampaignForecast
 from airflow_provider_cascade.send.guardrails.base import Batch, Log
 from airflow_provider_cascade.send.ledger import IN_DOUBT, NOT_SENT, SendLedger
@@ -48,6 +48,8 @@ class Settled:
     keys: list[Any] = field(default_factory=list)
     requests: int = 0
     in_doubt: list[str] = field(default_factory=list)
+    #: ``accepted`` as JSON lines, when they were made for the batch's part object.
+    lines: str | None = None
 
 
 OnSettled = Callable[[Settled], None]
@@ -71,7 +73,7 @@ class _Pending:
     batch_keys: list[Any] = field(default_factory=list)
     scheduled: bool = False  # a message of the batch has scheduled_sent
     number: int | None = None
-    future: Future[tuple[list[SentMessage], int]] | None = None
+    future: Future[tuple[list[SentMessage], int, str | None]] | None = None
 
     def answered(self) -> bool:
         return self.future is None or self.future.done()
@@ -157,30 +159,36 @@ class Dispatcher:
             else:
                 self._complete(in_flight.popleft())
 
-    def _send_one(self, number: int, batch: list[CascadeMessage]) -> tuple[list[SentMessage], int]:
+    def _send_one(
+        self, number: int, batch: list[CascadeMessage]
+    ) -> tuple[list[SentMessage], int, str | None]:
         """One batch, in a pool thread: record it in flight if at-most-once (and wait for
         that), send it, write its part object where there is one, and hand its record to
         the ledger at once (so the next write carries every batch answered meanwhile).
 
-        :return: the accepted messages and the ticket of their record.
+        :return: the accepted messages, the ticket of their record, and their JSON lines
+            when the part object needed them (the result's spool reuses them).
         """
         if self.at_most_once:
             self.ledger.wait(self.ledger.mark_sending(number, [m.tracking_id for m in batch]))
         sent = self.sender.send_batch(batch, self.route)
+        lines = sent_lines(sent) if self.ledger.parts is not None else None
         try:
-            part = self.ledger.accepted_part(number, sent)
+            part = self.ledger.accepted_part(number, sent, lines)
         except Exception as error:  # the ids then go inline: never lose an accepted batch
             self.log.warning(
                 "Could not write batch %d's part object (%s); recording it inline", number, error
             )
             part = None
-        return sent, self.ledger.accept(number, sent, part)
+        return sent, self.ledger.accept(number, sent, part), lines
 
     def _complete(self, pending: _Pending) -> None:
         """Hand one batch's outcome on, as the service and the ledger left it."""
         settled = pending.settled
-        sent = self._outcome(pending)
+        sent, lines = self._outcome(pending)
         if sent:
+            if not settled.accepted and not pending.scheduled:
+                settled.lines = lines  # the very entries of the result
             if pending.scheduled:  # the result says when each scheduled one is due
                 settled.accepted.extend(
                     _accepted(s.message_id, m) for s, m in zip(sent, pending.batch, strict=True)
@@ -192,12 +200,12 @@ class Dispatcher:
             settled.requests = 1
         self.on_settled(settled)
 
-    def _outcome(self, pending: _Pending) -> list[SentMessage]:
+    def _outcome(self, pending: _Pending) -> tuple[list[SentMessage], str | None]:
         if pending.future is None or pending.number is None:
-            return []
+            return [], None
         number = pending.number
         try:
-            sent, ticket = pending.future.result()
+            sent, ticket, lines = pending.future.result()
         except CascadeBatchInDoubtError as error:
             if not self.at_most_once:
                 raise  # the retry sends it again: nothing to record
@@ -208,7 +216,7 @@ class Dispatcher:
                 len(error.tracking_ids),
                 ", ".join(error.tracking_ids),
             )
-            return []
+            return [], None
         except CascadeError:
             if self.at_most_once:
                 self.ledger.finish(number, NOT_SENT)
@@ -217,7 +225,7 @@ class Dispatcher:
         # as in doubt.
         if ticket:
             self._unsettled.append(ticket)
-        return sent
+        return sent, lines
 
     def drain(self) -> None:
         """Wait for every batch in flight and make the ledger durable."""

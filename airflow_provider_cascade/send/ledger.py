@@ -35,6 +35,9 @@ final ``results_path`` file is written; a retry that finds a part gone reads tha
 
 Without a state store (older Airflow, or ``durable=False``) the ledger only remembers
 within one try.
+
+Longer than 300 lines: the ledger's event codec, its group-commit writer and its part
+objects keep the invariants below; they are read together or not at all.
 """
 
 from __future__ import annotations
@@ -89,8 +92,12 @@ class PartStore:
         self.folder = ObjectStoragePath(results_path + ".parts")
         self._made = False
 
-    def write_accepted(self, number: int, sent: Sequence[SentMessage]) -> str:
-        return self._write(f"{number:08d}.accepted.jsonl", sent_lines(sent))
+    def write_accepted(
+        self, number: int, sent: Sequence[SentMessage], lines: str | None = None
+    ) -> str:
+        """Write a batch's accepted ids; ``lines``: their :func:`sent_lines`, if made."""
+        text = sent_lines(sent) if lines is None else lines
+        return self._write(f"{number:08d}.accepted.jsonl", text)
 
     def write_sending(self, number: int, tracking_ids: Sequence[str]) -> str:
         lines = "".join(_string(tracking_id) + "\n" for tracking_id in tracking_ids)
@@ -287,11 +294,17 @@ class SendLedger:
             event = {"b": number, "s": IN_FLIGHT, "h": _join_hashes(tracking_ids)}
         return self._writer.add(event)
 
-    def accepted_part(self, number: int, sent: Sequence[SentMessage]) -> str | None:
-        """Write the batch's part object (in the batch's own thread); None when inline."""
+    def accepted_part(
+        self, number: int, sent: Sequence[SentMessage], lines: str | None = None
+    ) -> str | None:
+        """Write the batch's part object (in the batch's own thread); None when inline.
+
+        :param lines: the ids as :func:`~airflow_provider_cascade.results.sent_lines`
+            gives them, when the caller has them already.
+        """
         if self._writer is None or self.parts is None:
             return None
-        return self.parts.write_accepted(number, sent)
+        return self.parts.write_accepted(number, sent, lines)
 
     def accept(self, number: int, sent: Sequence[SentMessage], part: str | None = None) -> int:
         """Record the service's message ids for the batch; returns a ticket."""

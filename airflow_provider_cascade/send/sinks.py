@@ -49,7 +49,7 @@ class ResultSink:
     def settled(self, settled: Settled) -> None:
         result = self.result
         result.in_doubt.extend(settled.in_doubt)
-        self._spool.extend(settled.accepted)
+        self._spool.extend(settled.accepted, settled.lines)
         result.sent += len(settled.accepted)
         result.batches += settled.requests
         self._progress.update(result.sent)

@@ -15,8 +15,9 @@ from operator import itemgetter
 from typing import Any, Protocol
 
 from airflow_provider_cascade.constants import MARK_SENT_PARAMETERS
-from airflow_provider_cascade.exceptions import CascadeError, CascadeValidationError, Problem
+from airflow_provider_cascade.exceptions import CascadeValidationError, Problem
 from airflow_provider_cascade.messages import CascadeMessage, field_for_key, unknown_key_rule
+from airflow_provider_cascade.sql import execute_and_commit, sql_hook
 from airflow_provider_cascade.statements import check_statement
 from airflow_provider_cascade.validation import FIELDS
 
@@ -236,33 +237,7 @@ class SqlSource:
             if self._writer is None:
                 self._writer = self._hook.get_conn()
             conn = self._writer
-        _execute_and_commit(conn, sql, rows)
-
-
-def sql_hook(conn_id: str, argument: str) -> Any:
-    """The ``DbApiHook`` of a common-sql connection.
-
-    :raises CascadeError: the connection is of another type, named with the fix.
-    """
-    from airflow.providers.common.compat.sdk import BaseHook
-    from airflow.providers.common.sql.hooks.sql import DbApiHook
-
-    connection = BaseHook.get_connection(conn_id)
-    hook = connection.get_hook()  # type: ignore[no-untyped-call]
-    if not isinstance(hook, DbApiHook):
-        raise CascadeError(
-            f"connection {conn_id!r} is of type {connection.conn_type!r} ({type(hook).__name__}), "
-            f"not a SQL database: {argument} needs a common-sql connection (postgres, mysql, "
-            "sqlite...)"
-        )
-    return hook
-
-
-def check_statement_on(conn_id: str, sql: str, given: Sequence[str], what: str, log: Any) -> None:
-    """Check a statement on its own connection of ``conn_id``, before anything is sent or
-    waited for (:func:`~airflow_provider_cascade.statements.check_statement`)."""
-    with closing(sql_hook(conn_id, f"{what}=").get_conn()) as conn:
-        check_statement(conn, sql, given, what=what, conn_id=conn_id, log=log)
+        execute_and_commit(conn, sql, rows)
 
 
 def first_column(
@@ -309,20 +284,3 @@ def _message_fields(names: Sequence[str]) -> list[str]:
     if problems:
         raise CascadeValidationError(problems)
     return fields
-
-
-def write_rows(
-    conn_id: str, sql: str, rows: Sequence[Mapping[str, Any]], chunk_size: int = 1_000
-) -> None:
-    """Run ``sql`` once per row (named parameters) on any common-sql connection, committed
-    per chunk: the delivery side's write-back, as ``mark_sent_sql`` is the send side's."""
-    with closing(sql_hook(conn_id, "mark_delivered_sql=").get_conn()) as conn:
-        for start in range(0, len(rows), chunk_size):
-            _execute_and_commit(conn, sql, rows[start : start + chunk_size])
-
-
-def _execute_and_commit(conn: Any, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-    """``sql`` once per row (named parameters), then commit: every write-back's step."""
-    with closing(conn.cursor()) as cursor:
-        cursor.executemany(sql, rows)
-    conn.commit()

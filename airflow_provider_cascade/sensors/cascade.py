@@ -1,4 +1,8 @@
-"""``CascadeDeliverySensor``: wait until sent messages reach a final delivery status."""
+"""``CascadeDeliverySensor``: wait until sent messages reach a final delivery status.
+
+Longer than 300 lines: the sensor still holds its polling round and write-back; issue 25
+moves them into a delivery package.
+"""
 
 from __future__ import annotations
 
@@ -242,7 +246,7 @@ class CascadeDeliverySensor(BaseSensorOperator):
         if not self.mark_delivered_sql:
             return
         from airflow_provider_cascade.constants import MARK_DELIVERED_PARAMETERS
-        from airflow_provider_cascade.send.sources import check_statement_on
+        from airflow_provider_cascade.sql import check_statement_on
 
         assert self.sql_conn_id is not None
         check_statement_on(
@@ -353,7 +357,7 @@ class CascadeDeliverySensor(BaseSensorOperator):
     def _write_back(self, tracker: DeliveryTracker, became_final: set[str]) -> None:
         if not self.mark_delivered_sql or not became_final:
             return
-        from airflow_provider_cascade.send.sources import write_rows
+        from airflow_provider_cascade.sql import write_rows
 
         assert self.sql_conn_id is not None
         write_rows(

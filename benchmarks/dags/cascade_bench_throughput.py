@@ -1,7 +1,7 @@
-"""The throughput benchmark's DAGs (``benchmarks/throughput.py`` runs them with ``dag.test()``):
-a ``raw`` task, the hand-written loop, then a ``send`` task, the operator with the task state
-store; one DAG with 8 requests in flight, one with 1. Each task appends its figures to
-:data:`FIGURES`. Configured through the environment, as a DAG file is."""
+"""The throughput benchmark's DAG (``benchmarks/throughput.py`` runs it with ``airflow dags
+test``, as a user does): a ``raw`` task, the hand-written sequential loop, then a ``send``
+task, the operator with its default arguments and a results path. Each task appends its
+figures to :data:`FIGURES`. Configured through the environment, as a DAG file is."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from _common import BENCH_DB_CONN, SELECT, hand_built_message
 from airflow.providers.common.compat.sdk import DAG, task
 
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
-from airflow_provider_cascade.send import CascadeRequests, CascadeResults
+from airflow_provider_cascade.send import CascadeResults
 from airflow_provider_cascade.wire import Route
 
 BATCH = 1_000
@@ -98,27 +98,21 @@ class TimedSend(CascadeSendOperator):
         return result
 
 
-def bench_dag(max_in_flight: int) -> DAG:
-    with DAG(f"cascade_bench_throughput_{max_in_flight}", schedule=None) as dag:
+with DAG("cascade_bench_throughput", schedule=None) as throughput:
 
-        @task(task_id="raw")
-        def raw() -> None:
-            with Timer() as timer:
-                sent = raw_loop()
-            timer.record("raw", sent)
+    @task(task_id="raw")
+    def raw() -> None:
+        with Timer() as timer:
+            sent = raw_loop()
+        timer.record("raw", sent)
 
-        send = TimedSend(
-            task_id="send",
-            sql=SELECT,
-            sql_conn_id=BENCH_DB_CONN,
-            from_name="Bench",
-            message_type="promo",
-            requests=CascadeRequests(max_in_flight=max_in_flight),
-            results=CascadeResults(path=os.environ.get(RESULTS_ENV)),
-        )
-        raw() >> send
-    return dag
-
-
-in_flight_8 = bench_dag(8)
-in_flight_1 = bench_dag(1)
+    # What a user writes: default arguments, and a results path for a large send.
+    send = TimedSend(
+        task_id="send",
+        sql=SELECT,
+        sql_conn_id=BENCH_DB_CONN,
+        from_name="Bench",
+        message_type="promo",
+        results=CascadeResults(path=os.environ.get(RESULTS_ENV)),
+    )
+    raw() >> send

@@ -29,7 +29,8 @@ from airflow_provider_cascade.exceptions import (
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
 from airflow_provider_cascade.results import CascadeSendResult
 from airflow_provider_cascade.send import CascadeRequests
-from airflow_provider_cascade.send.sources import SqlSource, check_statement_on
+from airflow_provider_cascade.send.sources import SqlSource
+from airflow_provider_cascade.sql import check_statement_on
 from tests.airflow_runs import run, xcom
 from tests.dags import cascade_test_dags as dags
 from tests.fakes import MemoryStore

@@ -1,0 +1,57 @@
+"""Any common-sql connection, as the provider uses it: its ``DbApiHook`` (refusing another
+type by name), a statement checked on it, and statements run once per row and committed
+(the send's ``mark_sent_sql`` and the delivery side's ``mark_delivered_sql``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import closing
+from typing import Any
+
+from airflow_provider_cascade.exceptions import CascadeError
+from airflow_provider_cascade.statements import check_statement
+
+__all__ = ["check_statement_on", "execute_and_commit", "sql_hook", "write_rows"]
+
+
+def sql_hook(conn_id: str, argument: str) -> Any:
+    """The ``DbApiHook`` of a common-sql connection.
+
+    :raises CascadeError: the connection is of another type, named with the fix.
+    """
+    from airflow.providers.common.compat.sdk import BaseHook
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+    connection = BaseHook.get_connection(conn_id)
+    hook = connection.get_hook()  # type: ignore[no-untyped-call]
+    if not isinstance(hook, DbApiHook):
+        raise CascadeError(
+            f"connection {conn_id!r} is of type {connection.conn_type!r} ({type(hook).__name__}), "
+            f"not a SQL database: {argument} needs a common-sql connection (postgres, mysql, "
+            "sqlite...)"
+        )
+    return hook
+
+
+def check_statement_on(conn_id: str, sql: str, given: Sequence[str], what: str, log: Any) -> None:
+    """Check a statement on its own connection of ``conn_id``, before anything is sent or
+    waited for (:func:`~airflow_provider_cascade.statements.check_statement`)."""
+    with closing(sql_hook(conn_id, f"{what}=").get_conn()) as conn:
+        check_statement(conn, sql, given, what=what, conn_id=conn_id, log=log)
+
+
+def write_rows(
+    conn_id: str, sql: str, rows: Sequence[Mapping[str, Any]], chunk_size: int = 1_000
+) -> None:
+    """Run ``sql`` once per row (named parameters) on any common-sql connection, committed
+    per chunk: the delivery side's write-back, as ``mark_sent_sql`` is the send side's."""
+    with closing(sql_hook(conn_id, "mark_delivered_sql=").get_conn()) as conn:
+        for start in range(0, len(rows), chunk_size):
+            execute_and_commit(conn, sql, rows[start : start + chunk_size])
+
+
+def execute_and_commit(conn: Any, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``sql`` once per row (named parameters), then commit: every write-back's step."""
+    with closing(conn.cursor()) as cursor:
+        cursor.executemany(sql, rows)
+    conn.commit()
