@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from functools import partial
 from json.encoder import encode_basestring
 from typing import Any, Protocol
 
@@ -169,7 +170,11 @@ def read_send_reply(payload: Any, tracking_ids: Sequence[str]) -> list[SentMessa
                 raise ValueError(f"no messageId for {tracking_id}")
             if entry.get("trackinId") != tracking_id:
                 raise ValueError(f"entry for {tracking_id} names another tracking id")
-    return list(map(SentMessage._make, zip(message_ids, tracking_ids, strict=True)))
+    return list(map(_sent_message, zip(message_ids, tracking_ids, strict=True)))
+
+
+#: ``SentMessage((message_id, tracking_id))`` without Python-level calls (a hot path).
+_sent_message: Callable[[tuple[str, str]], SentMessage] = partial(tuple.__new__, SentMessage)
 
 
 # --- the status reply ----------------------------------------------------------------------

@@ -113,7 +113,10 @@ class Dispatcher:
         pending = _Pending()
         settled = pending.settled
         ledger = self.ledger
-        for message, key in zip(batch.messages, batch.keys, strict=True):
+        if not ledger.resumed:  # no earlier try: every message goes (a fresh send's hot path)
+            pending.batch, pending.batch_keys = batch.messages, batch.keys
+            pending.scheduled = any(m.scheduled_sent is not None for m in batch.messages)
+        for message, key in zip(*_earlier_tries(batch, ledger.resumed), strict=True):
             message_id = ledger.accepted_id(message.tracking_id)
             if message_id is not None:
                 settled.accepted.append(_accepted(message_id, message))
@@ -271,6 +274,11 @@ class DryRun:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _earlier_tries(batch: Batch, resumed: bool) -> tuple[list[CascadeMessage], list[Any]]:
+    """The messages (and keys) to look up in what earlier tries did: none on a first try."""
+    return (batch.messages, batch.keys) if resumed else ([], [])
 
 
 def _accepted(message_id: str, message: CascadeMessage) -> Accepted:

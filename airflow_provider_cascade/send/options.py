@@ -59,7 +59,7 @@ class CascadeRequests:
     :param max_requests_per_second: client-side pacing; default the connection's (80), the
         account's budget: a mapped send divides it by the instances that can run at once
         (``max_active_tis_per_dagrun``, or the mapped count when smaller).
-    :param max_in_flight: requests in flight at once on the pooled session (default 8, at
+    :param max_in_flight: requests in flight at once on the pooled session (default 16, at
         most 32), so validating the next batch overlaps the network; pacing still applies.
     :param max_retries: retries of a request that failed for a reason a retry can fix
         (429, 5xx, a connection refused or reset; default 4).
