@@ -52,6 +52,10 @@ def main() -> None:
             "1. Throughput against a sequential requests loop, as a user runs it",
             run("throughput.py", "--rows", rows, "--runs", "3"),
         ),
+        (
+            "1b. The same on a real deployment (cluster harness, Celery, state store over HTTP)",
+            run("cluster_throughput.py"),
+        ),
         ("2. Against HttpOperator and HttpHook", run("vs_http_operator.py")),
         ("3. Pacing under a 20 requests/s limit with 200 ms latency", run("pacing.py")),
         ("4. Memory: 10,000 against 1,000,000 rows, fresh and resumed", run("memory.py")),

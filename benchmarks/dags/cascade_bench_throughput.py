@@ -27,6 +27,7 @@ from airflow_provider_cascade.wire import Route
 BATCH = 1_000
 #: Where a task finds the sandbox's process to measure its CPU.
 SANDBOX_PID_ENV = "CASCADE_BENCH_SANDBOX_PID"
+SANDBOX_PID_FILE_ENV = "CASCADE_BENCH_SANDBOX_PID_FILE"
 #: The audience file, and the operator's results_path.
 DB_ENV = "CASCADE_BENCH_DB"
 RESULTS_ENV = "CASCADE_BENCH_RESULTS"
@@ -37,8 +38,10 @@ FIGURES = Path(tempfile.gettempdir()) / "cascade-bench" / "throughput-figures.js
 
 
 def server_cpu() -> float:
-    """CPU seconds the sandbox process has used so far."""
-    fields = Path(f"/proc/{os.environ[SANDBOX_PID_ENV]}/stat").read_text().rsplit(")", 1)[1]
+    """CPU seconds the sandbox process has used so far (its PID given, or in a file: on the
+    cluster harness the workers start before the sandbox's PID is known)."""
+    pid = os.environ.get(SANDBOX_PID_ENV) or Path(os.environ[SANDBOX_PID_FILE_ENV]).read_text()
+    fields = Path(f"/proc/{pid.strip()}/stat").read_text().rsplit(")", 1)[1]
     utime, stime = fields.split()[11:13]
     return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
 
