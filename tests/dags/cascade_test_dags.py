@@ -562,3 +562,21 @@ with DAG("cascade_mapped_budget", schedule=None, start_date=START) as mapped_bud
             for p in range(3)
         ]
     )
+
+
+# An upstream output inside an argument group: a dependency, resolved at run time.
+with DAG("cascade_suppress_from_upstream", schedule=None, start_date=START) as suppress_upstream:
+
+    @task(show_return_value_in_logs=False)
+    def opted_out() -> list[str]:
+        return ["+380500000001"]
+
+    CascadeSendOperator(
+        task_id="send",
+        messages=[
+            {"tracking_id": f"up-{n}", "to_phone": f"+38050{n:07d}", "text": "Hi"} for n in range(3)
+        ],
+        from_name="Shop",
+        message_type="transaction",
+        guardrails=CascadeGuardrails(suppress=Suppression(phones=opted_out())),
+    )

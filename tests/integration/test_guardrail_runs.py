@@ -14,7 +14,7 @@ import pytest
 from airflow.utils.state import DagRunState, TaskInstanceState
 
 from airflow_provider_cascade.privacy import mask_phone
-from tests.airflow_runs import run, xcom
+from tests.airflow_runs import rendered_fields, run, xcom
 from tests.dags import cascade_test_dags as dags
 from tests.integration.test_operator_runs import OUTBOX_DDL
 
@@ -169,3 +169,12 @@ def test_a_number_whose_zones_share_no_allowed_time_uses_the_users_zone_or_is_he
     else:
         due = datetime.fromisoformat(recorded["scheduled_sent"].replace("Z", "+00:00"))
         assert due.astimezone(moscow).strftime("%H:%M") == "10:00"
+
+
+def test_an_upstream_output_inside_a_group_is_a_dependency_resolved_at_run_time(sandbox):
+    dag = dags.suppress_upstream
+    assert dag.get_task("send").upstream_task_ids == {"opted_out"}
+    dag_run, _ = run(dag)  # run() also scans the rendered fields for phones
+    value = xcom(dag_run, "send")
+    assert (value["sent"], value["suppressed"], value["suppressed_ids"]) == (2, 1, ["up-1"])
+    assert "<1 number(s)>" in json.dumps(rendered_fields(dag_run, "send")["guardrails"])
