@@ -88,7 +88,10 @@ def test_misnamed_keys_and_suppressed_numbers_are_counted_in_the_rendered_fields
     dag_run, _ = run(dags.misnamed_keys)  # run() scans every rendered field for phones
     assert dag_run.state == DagRunState.FAILED and sandbox.stats()["requests"] == 0
     rendered = rendered_fields(dag_run, "send")
-    assert rendered["messages"] == [{"tracking_id": "o-1", "<other keys>": 2}]
+    shown = rendered["messages"]
+    if isinstance(shown, str):  # Airflow 2 stores a value object's rendered form as its text
+        shown = json.loads(shown)
+    assert shown == [{"tracking_id": "o-1", "<other keys>": 2}]
     assert "<2 number(s)>" in json.dumps(rendered["guardrails"])
     assert "Order 1 confirmed" not in json.dumps(rendered)
 
