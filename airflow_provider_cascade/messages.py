@@ -22,6 +22,7 @@ from airflow_provider_cascade.exceptions import CascadeValidationError
 from airflow_provider_cascade.plain_batch import plain_rows
 from airflow_provider_cascade.privacy import mask_phone, redact_phones
 from airflow_provider_cascade.results import SentMessage
+from airflow_provider_cascade.seen_ids import SeenIds
 from airflow_provider_cascade.suggestions import FIELD_SYNONYMS, nearest
 from airflow_provider_cascade.validation import (
     FIELDS,
@@ -268,7 +269,7 @@ def check_messages(
     start: int = 1,
     defaults: Mapping[str, Any] | None = None,
     recommended_ttl: bool = False,
-    seen: set[str] | None = None,
+    seen: SeenIds | None = None,
     spelling: Mapping[str, str] | None = None,
     source_keys: MutableSequence[Any] | None = None,
 ) -> tuple[list[CascadeMessage], list[Problem]]:
@@ -277,9 +278,9 @@ def check_messages(
     A message without a usable tracking id is named by its position: ``{label} {n}``,
     counting from ``start``. ``defaults`` and ``recommended_ttl`` fill gaps as in
     :meth:`CascadeMessage.from_mapping`. Tracking ids must be unique within a send: pass
-    the same ``seen`` set to every batch of one send (the ids themselves: exact, and the
-    same in every process, so a retry decides as the first try did; 1,000,000 ids of ten
-    characters take about 90 MB); a repeated id is a problem of the later message.
+    the same ``seen`` (:class:`~airflow_provider_cascade.seen_ids.SeenIds`: exact, compact,
+    the same in every process, so a retry decides as the first try did) to every batch of
+    one send; a repeated id is a problem of the later message.
 
     :param spelling: given when the items are rows in field order (lists of the values of
         :data:`FIELDS`: a SQL source maps its columns once): field name -> the column,
@@ -289,7 +290,7 @@ def check_messages(
     """
     messages: list[CascadeMessage] = []
     problems: list[Problem] = []
-    seen = set() if seen is None else seen
+    seen = SeenIds() if seen is None else seen
     default_pairs = _default_pairs(defaults)
     if spelling is not None and isinstance(items, Sequence):  # a source's rows: try them whole
         ttl = RECOMMENDED_TTL if recommended_ttl else None

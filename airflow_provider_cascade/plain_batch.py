@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from airflow_provider_cascade.constants import MAX_TEXT_LENGTH, MAX_TRACKING_ID_LENGTH
+from airflow_provider_cascade.seen_ids import SeenIds
 from airflow_provider_cascade.validation import FIELDS, MessageType
 
 __all__ = ["plain_rows"]
@@ -42,7 +43,7 @@ def plain_rows(
     message: type[Message],
     defaults: Sequence[tuple[int, Any]],
     recommended_ttl: Mapping[MessageType, int] | None,
-    seen: set[str],
+    seen: SeenIds,
 ) -> list[Message] | None:
     """The batch's messages when every row is plain and valid, else None (nothing changed).
 
@@ -65,7 +66,7 @@ def _plain(
     message: type[Message],
     defaults: Sequence[tuple[int, Any]],
     recommended_ttl: Mapping[MessageType, int] | None,
-    seen: set[str],
+    seen: SeenIds,
 ) -> list[Message] | None:
     columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
     if len(columns) != _WIDTH:
@@ -82,7 +83,7 @@ def _plain(
         return None
     kinds = [found[kind] for kind in kinds]
     ids = _ids(keys)
-    if ids is None or not (len(set(ids)) == count and seen.isdisjoint(ids)):
+    if ids is None:
         return None
     if not all(type(name) is str and name.isascii() and name.strip() for name in set(names)):
         return None
@@ -98,7 +99,8 @@ def _plain(
         return None
     if int in ttl_types and min(ttl for ttl in ttls if ttl is not None) <= 0:
         return None
-    seen.update(ids)
+    if not seen.add_new(keys):  # the last check: it adds them when they pass
+        return None
     make: Callable[[tuple[Any, ...]], Message] = partial(tuple.__new__, message)
     return list(
         map(make, zip(ids, names, phones, kinds, texts, ttls, schedules, options, strict=True))

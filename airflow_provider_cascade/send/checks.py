@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from airflow_provider_cascade.exceptions import CascadeValidationError, Problem
 from airflow_provider_cascade.messages import CascadeMessage, check_messages
+from airflow_provider_cascade.seen_ids import SeenIds
 from airflow_provider_cascade.send.guardrails.base import Batch, Log, Tally
 from airflow_provider_cascade.send.settings import CampaignSettings
 from airflow_provider_cascade.send.sources import RawBatch
@@ -28,7 +29,7 @@ class Checks:
         self.log = log
         #: The messages left out as invalid (``on_invalid="skip"``), as the result lists them.
         self.rejected: list[dict[str, Any]] = []
-        self._seen_ids: set[str] = set()
+        self._seen_ids = SeenIds()
         self._read = 0
 
     def check(self, raw: RawBatch) -> tuple[Batch, list[Problem]]:
