@@ -23,7 +23,7 @@ from pathlib import Path
 
 import _common  # noqa: F401  (an Airflow home of its own for this process)
 from _common import audience_db, machine
-from throughput import DB_ENV, FIGURES, RESULTS_ENV, TARGET_LATENCY, TARGET_LOOPBACK, summary
+from throughput import DB_ENV, FIGURES, RESULTS_ENV, TARGET_LATENCY, TARGET_LOOPBACK, judge, summary
 
 from airflow_provider_cascade.sandbox.client import Sandbox
 
@@ -120,15 +120,8 @@ def main() -> None:
             print(f"  {args.rows:,} rows, sandbox latency {latency:.0f} ms:")
             loop = summary("sequential requests loop (@task)", figures["raw"])
             operator = summary("CascadeSendOperator, default arguments", figures["send"])
-            ratio = operator["rate"] / loop["rate"]
             target = TARGET_LATENCY if latency else TARGET_LOOPBACK
-            busy = max(loop["server_busy"], operator["server_busy"])
-            print(
-                f"    ratio operator/loop: {ratio:.2f}x (target >= {target}); the server "
-                + ("WAS the bottleneck" if busy > 0.85 else "was not the bottleneck")
-                + f" (busy at most {busy:.0%})"
-            )
-            verdicts.append(ratio >= target)
+            verdicts.append(judge(loop, operator, latency) >= target)
         print(f"  every target met: {'yes' if all(verdicts) else 'NO'}")
     finally:
         subprocess.run(["bash", str(HARNESS), "down"], env=env, check=False, timeout=120)
