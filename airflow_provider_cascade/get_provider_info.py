@@ -11,6 +11,7 @@ from airflow_provider_cascade.constants import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_REQUESTS_PER_SECOND,
     DEFAULT_STATUS_PATH,
+    DEFAULT_STATUS_REQUESTS_PER_SECOND,
     DEFAULT_TIMEOUT,
 )
 from airflow_provider_cascade.wire import API_KEY_HEADER, EXTRA_CREDENTIAL_HEADERS
@@ -57,6 +58,11 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "Max requests per second",
         "Client-side pacing, below the service's published 100 requests/s.",
         DEFAULT_MAX_REQUESTS_PER_SECOND,
+    ),
+    "status_requests_per_second": _number(
+        "Status look-ups per second",
+        "The status budget that delivery waits share, below the published 50/s data limit.",
+        DEFAULT_STATUS_REQUESTS_PER_SECOND,
     ),
     "status_path": _text(
         "Status path",

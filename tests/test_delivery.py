@@ -5,6 +5,7 @@ import json
 import pytest
 
 from airflow_provider_cascade.delivery import CascadeDeliveryError, DeliveryTracker
+from airflow_provider_cascade.delivery.report import report as delivery_report
 from airflow_provider_cascade.exceptions import CascadeError
 from airflow_provider_cascade.wire import DeliveryStatus, read_status
 
@@ -43,7 +44,7 @@ def test_report_counts_statuses_and_channels():
     tracker.record("m1", status("delivered", "viber"))
     tracker.record("m2", status("delivered", "viber"))
     tracker.record("m3", status("undeliverable"))
-    report = tracker.report(inline_limit=10, results_path=None)
+    report = delivery_report(tracker, inline_limit=10, results_path=None)
     assert report["by_status"] == {"delivered": 2, "undeliverable": 1}
     assert report["by_channel"] == {"viber": 2}
     assert report["messages"][2] == {
@@ -58,8 +59,8 @@ def test_report_counts_statuses_and_channels():
 def test_large_reports_are_offloaded(tmp_path):
     tracker = DeliveryTracker((f"m{n}", f"t{n}") for n in range(5))
     with pytest.raises(CascadeError, match="results_path"):
-        tracker.report(inline_limit=3, results_path=None)
-    report = tracker.report(inline_limit=3, results_path=f"file://{tmp_path}/r.jsonl")
+        delivery_report(tracker, inline_limit=3, results_path=None)
+    report = delivery_report(tracker, inline_limit=3, results_path=f"file://{tmp_path}/r.jsonl")
     assert report["messages"] is None
     lines = (tmp_path / "r.jsonl").read_text().splitlines()
     assert [json.loads(line)["status"] for line in lines] == ["unknown"] * 5
@@ -100,7 +101,7 @@ def test_the_report_sums_cost_and_bill_per_currency():
         {"deliverystatus": "delivered", "cost": "0.3", "billAmount": 0.35, "billCurrency": "UAH"},
     )
     tracker.record("m3", {"deliverystatus": "undeliverable", "cost": 0.01})
-    report = tracker.report(10, None)
+    report = delivery_report(tracker, 10, None)
     assert report["cost"] == {
         "UAH": {"cost": 0.5, "bill_amount": 0.6},
         "unspecified": {"cost": 0.01, "bill_amount": 0.0},

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from airflow_provider_cascade.sampling import estimate, reservoir, wilson
+from airflow_provider_cascade.delivery.sampling import estimate, reservoir, wilson
 
 
 def test_the_sample_is_reproducible_uniform_and_streamed():

@@ -1,4 +1,5 @@
-"""Delivery tracking: which messages reached a final status, how, and the report.
+"""The tracker: the latest status of every message a delivery wait watches, which are
+still waiting, and which may be looked up now.
 
 Used alike by the sensor's poke mode and by the deferred trigger; no HTTP here, and no
 wire names: status answers are read by :func:`~airflow_provider_cascade.wire.read_status`.
@@ -9,11 +10,11 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal
 
+from airflow_provider_cascade.delivery.rows import checked_at, from_row, to_row, write_back_row
 from airflow_provider_cascade.exceptions import CascadeError
-from airflow_provider_cascade.results import ResultSpool
 from airflow_provider_cascade.wire import DeliveryStatus, read_status
 
 FINAL_STATUSES = frozenset({"delivered", "undeliverable", "permanenterror"})
@@ -25,20 +26,11 @@ class CascadeDeliveryError(CascadeError):
     """Messages ended undeliverable where the sensor was told that is a failure."""
 
 
-UNKNOWN = DeliveryStatus("unknown")
 SCHEDULED = DeliveryStatus("scheduled")
 
 
 def _timestamp(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-
-
-def _zero_cost() -> dict[str, float]:
-    return {"cost": 0.0, "bill_amount": 0.0}
-
-
-def _rounded(sums: dict[str, float]) -> dict[str, float]:
-    return {name: round(value, 6) for name, value in sums.items()}
 
 
 class DeliveryTracker:
@@ -101,6 +93,10 @@ class DeliveryTracker:
                 applied += 1
         return applied
 
+    def is_settled(self, message_id: str) -> bool:
+        """True once the message needs no more look-ups (final, or scheduled and settled)."""
+        return message_id not in self.pending
+
     def finals_of(self, message_ids: Iterable[str]) -> list[tuple[str, DeliveryStatus]]:
         """The final statuses of ``message_ids``, for a checkpoint."""
         return [(m, self.statuses[m]) for m in message_ids if m in self.statuses]
@@ -108,21 +104,11 @@ class DeliveryTracker:
     def write_back_rows(self, message_ids: Iterable[str]) -> list[dict[str, Any]]:
         """One row per message for ``mark_delivered_sql``: ``message_id``, ``tracking_id``,
         ``status``, ``channel``, ``cost``, ``checked_at``."""
-        checked_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        rows = []
-        for message_id in message_ids:
-            found = self.statuses.get(message_id) or UNKNOWN
-            rows.append(
-                {
-                    "message_id": message_id,
-                    "tracking_id": self.tracking_ids.get(message_id),
-                    "status": found.status,
-                    "channel": found.channel,
-                    "cost": found.cost,
-                    "checked_at": checked_at,
-                }
-            )
-        return rows
+        when = checked_at()
+        return [
+            write_back_row(m, self.tracking_ids.get(m), self.statuses.get(m), when)
+            for m in message_ids
+        ]
 
     def waiting(self, limit: int = 20) -> str:
         """The first ``limit`` messages still waiting, by tracking id, and how many more."""
@@ -142,22 +128,13 @@ class DeliveryTracker:
     # --- the trigger's event carries the tracker as JSON ----------------------------------
 
     def to_json(self) -> dict[str, Any]:
+        """``{"messages": [[message_id, tracking_id, *status row], ...]}`` (no status yet:
+        the pair alone); :mod:`~airflow_provider_cascade.delivery.rows` encodes the status."""
         rows = []
         for message_id, tracking_id in self.tracking_ids.items():
             found = self.statuses.get(message_id)
-            rows.append(
-                [message_id, tracking_id]
-                if found is None
-                else [
-                    message_id,
-                    tracking_id,
-                    found.status,
-                    found.channel,
-                    found.cost,
-                    found.bill_amount,
-                    found.bill_currency,
-                ]
-            )
+            pair = [message_id, tracking_id]
+            rows.append(pair if found is None else [*pair, *to_row(found)])
         return {"messages": rows}
 
     @classmethod
@@ -168,11 +145,8 @@ class DeliveryTracker:
         tracker = cls(((row[0], row[1]) for row in rows), wait_for_scheduled=wait_for_scheduled)
         for row in rows:
             if len(row) > 2 and row[2] is not None:
-                cost, bill, currency = (*row[4:7], None, None, None)[:3]
-                tracker._set(row[0], DeliveryStatus(row[2], row[3], None, cost, bill, currency))
+                tracker._set(row[0], from_row(row[2:]))
         return tracker
-
-    # --- the report -----------------------------------------------------------------------
 
     def check(
         self,
@@ -197,7 +171,7 @@ class DeliveryTracker:
         )
         more = f" and {len(failed) - 10} more" if len(failed) > 10 else ""
         if estimate is not None:
-            from airflow_provider_cascade.sampling import wilson
+            from airflow_provider_cascade.delivery.sampling import wilson
 
             low, high = wilson(len(failed), int(estimate["sample_size"]))
             if low <= 0:
@@ -211,48 +185,3 @@ class DeliveryTracker:
             f"{len(failed)} of {len(self.tracking_ids)} message(s) were not delivered: "
             f"{shown}{more}"
         )
-
-    def report(self, inline_limit: int, results_path: str | None) -> dict[str, Any]:
-        """Counts per status and per delivering channel, ``cost`` and ``bill_amount``
-        summed per bill currency (``{"UAH": {"cost", "bill_amount"}}``; "unspecified" where
-        the service named none), and one entry per message
-        (``message_id``, ``tracking_id``, ``status``, ``channel``), offloaded to
-        ``results_path`` as JSON Lines past ``inline_limit`` messages."""
-        by_status: Counter[str] = Counter()
-        by_channel: Counter[str] = Counter()
-        costs: dict[str, dict[str, float]] = {}
-        spool: ResultSpool[dict[str, Any]] = ResultSpool(dict, inline_limit)
-        try:
-            for message_id, tracking_id in self.tracking_ids.items():
-                found = self.statuses.get(message_id) or UNKNOWN
-                status, channel = found.status, found.channel
-                by_status[status] += 1
-                if channel is not None and status == "delivered":
-                    by_channel[channel] += 1
-                if found.cost is not None or found.bill_amount is not None:
-                    sums = costs.setdefault(found.bill_currency or "unspecified", _zero_cost())
-                    sums["cost"] += found.cost or 0.0
-                    sums["bill_amount"] += found.bill_amount or 0.0
-                entry = {
-                    "message_id": message_id,
-                    "tracking_id": tracking_id,
-                    "status": status,
-                    "channel": channel,
-                }
-                spool.extend([entry])
-            offload = spool.count > inline_limit
-            if offload and not results_path:
-                raise CascadeError(
-                    f"{spool.count} messages exceed xcom_inline_limit={inline_limit}: set "
-                    "results_path so the per-message report is written there"
-                )
-            return {
-                "total": spool.count,
-                "by_status": dict(by_status),
-                "by_channel": dict(by_channel),
-                "cost": {currency: _rounded(sums) for currency, sums in costs.items()},
-                "messages": None if offload else spool.inline(),
-                "results_path": spool.offload(results_path) if offload and results_path else None,
-            }
-        finally:
-            spool.close()

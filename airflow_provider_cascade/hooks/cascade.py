@@ -1,24 +1,23 @@
 """The ``cascade`` connection type: the only place that talks HTTP to the service.
 
 :class:`CascadeHook` (sync, ``requests``) sends batches and looks up statuses;
-:class:`CascadeAsyncHook` (``httpx``) is its async twin for the triggerer, as
-``HttpHook``/``HttpAsyncHook`` are. Both read the connection the same way
+:class:`~.status.CascadeAsyncHook` (``aiohttp``, in :mod:`.status`) is its async twin for
+the triggerer, as ``HttpHook``/``HttpAsyncHook`` are. Both read the connection the same way
 (:mod:`.connection`), classify every reply with one classifier (:mod:`.replies`) and pace
 themselves with one :class:`~.pacing.Pacer`. Request and reply shapes are
 :mod:`~airflow_provider_cascade.wire`'s.
 
-Longer than 300 lines: the sync and async hooks share the connection, pacing and reply
-classification; issue 25 moves the async side's status client out.
+Longer than 300 lines: one batch's request and the ways it can fail (retry, in doubt,
+refused) are read together with the hook that sends it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import ssl
 from collections.abc import Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 import tenacity
@@ -49,11 +48,9 @@ from airflow_provider_cascade.hooks.replies import (
     classify,
     status_payload,
 )
+from airflow_provider_cascade.hooks.status import CascadeAsyncHook
 from airflow_provider_cascade.messages import CascadeMessage, Route, SentMessage
 from airflow_provider_cascade.wire import read_error, read_send_reply, send_body
-
-if TYPE_CHECKING:
-    import httpx
 
 __all__ = ["CascadeAsyncHook", "CascadeConnectionConfig", "CascadeHook", "Pacer"]
 
@@ -284,93 +281,6 @@ class CascadeHook(BaseHook):
     @property
     def _timeouts(self) -> tuple[float, float]:
         return (self.config.connect_timeout, self.config.timeout)
-
-
-class CascadeAsyncHook(BaseHook):
-    """The async twin of :class:`CascadeHook` for status look-ups (``httpx``), used by the
-    triggerer. Use it as an async context manager so its client is closed::
-
-        async with CascadeAsyncHook("cascade_default") as hook:
-            payload = await hook.get_message_status(message_id)
-
-    :param cascade_conn_id: the connection id.
-    :param max_requests_per_second: overrides the connection's pacing.
-    :param timeout: read timeout in seconds, overriding the connection's.
-    """
-
-    conn_name_attr = "cascade_conn_id"
-    default_conn_name = DEFAULT_CONN_ID
-    conn_type = CONN_TYPE
-    hook_name = "SMSBAT Cascade (async)"
-
-    def __init__(
-        self,
-        cascade_conn_id: str = default_conn_name,
-        *,
-        max_requests_per_second: float | None = None,
-        timeout: float | None = None,
-    ) -> None:
-        super().__init__()
-        self.cascade_conn_id = cascade_conn_id
-        self._max_requests_per_second = max_requests_per_second
-        self._timeout = timeout
-        self._config: CascadeConnectionConfig | None = None
-        self._client: httpx.AsyncClient | None = None
-        self._pacer: Pacer | None = None
-
-    async def __aenter__(self) -> CascadeAsyncHook:
-        await self.get_conn()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    async def get_conn(self) -> httpx.AsyncClient:
-        """The hook's one client, with the credentials as default headers."""
-        if self._client is None:
-            import httpx
-            from airflow.providers.common.compat.connection import get_async_connection
-
-            conn = await get_async_connection(self.cascade_conn_id, CascadeHook)
-            # get_async_connection has registered the secrets for masking already.
-            self._config = connection_config(
-                conn,
-                max_requests_per_second=self._max_requests_per_second,
-                timeout=self._timeout,
-                mask=False,
-            )
-            self._pacer = Pacer(self._config.max_requests_per_second)
-            self._client = httpx.AsyncClient(
-                headers=dict(self._config.headers),
-                timeout=httpx.Timeout(self._config.timeout, connect=self._config.connect_timeout),
-            )
-        return self._client
-
-    async def get_message_status(self, message_id: str) -> dict[str, Any] | None:
-        """As :meth:`CascadeHook.get_message_status`, without blocking the event loop.
-
-        :raises CascadeServerError: also when the service could not be reached.
-        """
-        client = await self.get_conn()
-        assert self._config is not None and self._pacer is not None
-        delay = self._pacer.reserve()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        import httpx
-
-        try:
-            response = await client.get(self._config.status_url(message_id))
-        except httpx.HTTPError as error:
-            raise CascadeServerError(f"status look-up failed ({type(error).__name__})") from None
-        reply = classify(
-            response.status_code, response.content, response.headers.get("Retry-After")
-        )
-        return status_payload(reply, self.cascade_conn_id)
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
 
 
 def backoff(attempt: int, retry_after: float | None, first_wait: float, max_wait: float) -> float:

@@ -14,6 +14,7 @@ from airflow_provider_cascade.constants import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_REQUESTS_PER_SECOND,
     DEFAULT_STATUS_PATH,
+    DEFAULT_STATUS_REQUESTS_PER_SECOND,
     DEFAULT_TIMEOUT,
 )
 from airflow_provider_cascade.exceptions import (
@@ -34,6 +35,8 @@ class CascadeConnectionConfig:
     connect_timeout: float
     max_requests_per_second: float
     status_path: str
+    #: The status budget (look-ups per second) the connection's delivery waits share.
+    status_requests_per_second: float = DEFAULT_STATUS_REQUESTS_PER_SECOND
 
     def status_url(self, message_id: str) -> str:
         return self.base_url + self.status_path.format(message_id=message_id)
@@ -84,6 +87,9 @@ def connection_config(
         max_requests_per_second=max_requests_per_second
         or _number(extra, "max_requests_per_second", DEFAULT_MAX_REQUESTS_PER_SECOND),
         status_path=str(extra.get("status_path") or DEFAULT_STATUS_PATH),
+        status_requests_per_second=_number(
+            extra, "status_requests_per_second", DEFAULT_STATUS_REQUESTS_PER_SECOND
+        ),
     )
 
 

@@ -1,15 +1,17 @@
 """``CascadeDeliverySensor``: wait until sent messages reach a final delivery status.
 
-Longer than 300 lines: the sensor still holds its polling round and write-back; issue 25
-moves them into a delivery package.
+A thin face over :mod:`~airflow_provider_cascade.delivery`: what to watch
+(:mod:`~airflow_provider_cascade.delivery.watch`), one polling round per poke
+(:mod:`~airflow_provider_cascade.delivery.rounds`, the trigger's own), write-back and the
+report.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import (
@@ -19,20 +21,29 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_cascade.checkpoints import DeliveryWorkspace
-from airflow_provider_cascade.constants import (
-    DEFAULT_CONN_ID,
-    DEFAULT_STATUS_REQUESTS_PER_SECOND,
-    DEFAULT_XCOM_INLINE_LIMIT,
+from airflow_provider_cascade.constants import DEFAULT_CONN_ID
+from airflow_provider_cascade.delivery.options import (
+    MOVED_SENSOR_ARGUMENTS,
+    CascadeSample,
+    CascadeWriteBack,
 )
-from airflow_provider_cascade.delivery import DeliveryTracker, SuccessWhen
+from airflow_provider_cascade.delivery.tracker import DeliveryTracker, SuccessWhen
+from airflow_provider_cascade.delivery.watch import Watch
 from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError
-from airflow_provider_cascade.results import CascadeSendResult, Watched
-from airflow_provider_cascade.sampling import estimate, reservoir
+from airflow_provider_cascade.send.options import (
+    CascadeResults,
+    argument_group,
+    depend_on_nested_outputs,
+)
 from airflow_provider_cascade.suggestions import ARGUMENT_SYNONYMS, check_arguments
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+#: Airflow's own deferral timeout is set this much after the wait's deadline: the trigger
+#: ends on its deadline with everything it found, and Airflow's timeout, which would lose
+#: that, is only a backstop (a trigger that cannot run at all).
+DEFERRAL_BACKSTOP = timedelta(minutes=5)
 
 
 class CascadeDeliverySensor(BaseSensorOperator):
@@ -40,10 +51,10 @@ class CascadeDeliverySensor(BaseSensorOperator):
 
     Statuses come from the connection's ``status_path`` (the core SMSBAT API's
     ``GET /bat/message/{message_id}``; not confirmed for Cascade ids). Only messages not yet
-    final are polled again, with bounded concurrency so the pace (default 40 look-ups/s,
-    under the published 50/s data limit) holds whatever the latency; a ``429`` pauses
-    every look-up and the message is asked again. The report sums each message's cost
-    and billed amount per bill currency.
+    final are polled again, concurrently, at the connection's status budget (default 40
+    look-ups/s, under the published 50/s data limit), which every wait on the connection
+    shares; a ``429`` pauses every look-up and the message is asked again. The report sums
+    each message's cost and billed amount per bill currency.
 
     Give one input:
 
@@ -56,51 +67,44 @@ class CascadeDeliverySensor(BaseSensorOperator):
         ``all_delivered``: an undeliverable message fails the sensor.
     :param fail_on_undeliverable: fail when any message ends undeliverable or in error,
         even with ``all_final``.
-    :param max_requests_per_second: pacing of status look-ups (default 40).
-    :param xcom_inline_limit: past this many messages the per-message report goes to
-        ``results_path``.
-    :param results_path: an ``ObjectStoragePath`` URI for the JSON Lines report. Templated.
-        With it (or with a send result offloaded to its own ``results_path``), the wait
-        keeps its working set and a checkpoint of every round's final statuses under
-        ``<results_path>.delivery/``: the trigger's kwargs and events stay small whatever
-        the number of messages, and a triggerer restart, a reschedule poke or a retry
-        never polls a final message again.
-    :param sample_size: poll a uniform random sample of this many messages instead of all
-        (all when there are fewer), and add ``estimate`` to the report: the whole
-        campaign's share of each status and channel with its 95% Wilson interval. With a
-        sample, ``success_when="all_delivered"`` and ``fail_on_undeliverable`` fail when
-        the interval's low bound for undeliverable messages is above 0 (undeliverable
-        messages are then certain, at 95%, to be more than none).
+    :param max_requests_per_second: this wait's own pace. Default None: its share of the
+        connection's ``status_requests_per_second`` (40), shared with every other wait on
+        the connection in the same triggerer or worker process, and divided among a mapped
+        wait's instances. A rate given here is not shared: the account's limit is then
+        yours to respect.
+    :param results: :class:`~airflow_provider_cascade.send.options.CascadeResults`: past
+        ``xcom_inline_limit`` messages the per-message report goes to ``path`` (templated).
+        With a path (or with a send result offloaded to its own), the wait keeps its
+        working set and a checkpoint of final statuses, written as they arrive, under
+        ``<path>.delivery/``: a triggerer restart, a reschedule poke or a retry never
+        polls a final message again.
+    :param sample: :class:`~airflow_provider_cascade.delivery.options.CascadeSample`: poll a
+        uniform random sample and add ``estimate`` to the report (each status's and
+        channel's share of the whole campaign, 95% Wilson interval). With a sample,
+        ``all_delivered`` and ``fail_on_undeliverable`` fail when the interval's low bound
+        for undeliverable messages is above 0.
+    :param write_back: :class:`~airflow_provider_cascade.delivery.options.CascadeWriteBack`:
+        a statement run for each message that became final (poke mode: after each round;
+        deferrable: when the trigger is done, timed out or not).
     :param wait_for_scheduled: True (default): wait for messages scheduled for later too
-        (they are not polled before they are due; the trigger sleeps until the earliest);
-        False: count a message scheduled for later as settled for now and report it under
+        (not polled before they are due); False: count one as settled for now, under
         ``by_status["scheduled"]``.
-    :param sample_seed: the sample's seed (the same seed and messages give the same sample).
-    :param sql_conn_id: with ``mark_delivered_sql``: any common-sql connection.
-    :param mark_delivered_sql: run once per message that became final, after each polling
-        round (deferrable: once, when the trigger is done), with named parameters
-        ``message_id``, ``tracking_id``, ``status``, ``channel``, ``cost``, ``checked_at``
-        (``%(status)s`` or ``:status`` per your driver), committed per 1,000 rows, as
-        ``mark_sent_sql`` on the send side. Templated.
     :param deferrable: poll in the triggerer, freeing the worker slot (default: Airflow's
-        ``[operators] default_deferrable``). ``poke_interval`` and ``timeout`` apply as usual.
+        ``[operators] default_deferrable``). ``poke_interval`` and ``timeout`` apply as
+        usual; a deferred wait ends on ``timeout`` itself, writing back what it found.
 
     :return: (XCom) ``{"total", "by_status": {status: n}, "by_channel": {channel: n},
         "cost": {currency: {"cost", "bill_amount"}},
         "messages": [{"message_id", "tracking_id", "status", "channel"}] or None when
-        offloaded, "results_path"}``.
+        offloaded, "results_path"}``, and ``estimate`` for a sample.
     :raises CascadeDeliveryError: messages were not delivered and that is a failure here.
-    :raises AirflowSensorTimeout: statuses were not all final within ``timeout``.
+    :raises AirflowSensorTimeout: statuses were not all final within ``timeout`` (the
+        message says how many are still waiting).
     :raises CascadeAuthError: the credentials were refused.
     """
 
-    template_fields: Sequence[str] = (
-        "send_result",
-        "message_ids",
-        "results_path",
-        "mark_delivered_sql",
-    )
-    template_fields_renderers: ClassVar[dict[str, str]] = {"mark_delivered_sql": "sql"}
+    template_fields: Sequence[str] = ("send_result", "message_ids", "results", "write_back")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"write_back.sql": "sql"}
 
     def __init__(
         self,
@@ -110,18 +114,15 @@ class CascadeDeliverySensor(BaseSensorOperator):
         cascade_conn_id: str = DEFAULT_CONN_ID,
         success_when: SuccessWhen = "all_final",
         fail_on_undeliverable: bool = False,
-        max_requests_per_second: float = DEFAULT_STATUS_REQUESTS_PER_SECOND,
-        xcom_inline_limit: int = DEFAULT_XCOM_INLINE_LIMIT,
-        results_path: str | None = None,
-        sample_size: int | None = None,
-        sample_seed: int = 0,
+        max_requests_per_second: float | None = None,
+        results: CascadeResults | None = None,
+        sample: CascadeSample | None = None,
+        write_back: CascadeWriteBack | None = None,
         wait_for_scheduled: bool = True,
-        sql_conn_id: str | None = None,
-        mark_delivered_sql: str | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
-        check_arguments(type(self), kwargs, ARGUMENT_SYNONYMS)
+        check_arguments(type(self), kwargs, ARGUMENT_SYNONYMS, MOVED_SENSOR_ARGUMENTS)
         super().__init__(**kwargs)
         if (send_result is None) == (message_ids is None):
             raise ValueError("give exactly one input: send_result= or message_ids=")
@@ -129,138 +130,100 @@ class CascadeDeliverySensor(BaseSensorOperator):
             raise ValueError(
                 f"success_when must be 'all_final' or 'all_delivered', not {success_when!r}"
             )
+        if max_requests_per_second is not None and max_requests_per_second <= 0:
+            raise ValueError("max_requests_per_second must be positive")
         self.send_result = send_result
         self.message_ids = message_ids
         self.cascade_conn_id = cascade_conn_id
         self.success_when: SuccessWhen = success_when
         self.fail_on_undeliverable = fail_on_undeliverable
         self.max_requests_per_second = max_requests_per_second
-        self.xcom_inline_limit = xcom_inline_limit
-        self.results_path = results_path
-        if sample_size is not None and sample_size < 1:
-            raise ValueError(f"sample_size must be 1 or more, not {sample_size}")
-        if bool(sql_conn_id) != bool(mark_delivered_sql):
-            raise ValueError("mark_delivered_sql= and sql_conn_id= go together: give both")
-        self.sql_conn_id = sql_conn_id
-        self.mark_delivered_sql = mark_delivered_sql
+        self.results: CascadeResults = argument_group("results", results, CascadeResults)
+        if sample is not None:
+            argument_group("sample", sample, CascadeSample)
+        if write_back is not None:
+            argument_group("write_back", write_back, CascadeWriteBack)
+        self.sample = sample
+        self.write_back = write_back
         self.wait_for_scheduled = wait_for_scheduled
-        self.sample_size = sample_size
-        self.sample_seed = sample_seed
         self.deferrable = deferrable
+        depend_on_nested_outputs(self, [self.results, self.write_back])
+        self._watch: Watch | None = None
         self._tracker: DeliveryTracker | None = None
-        self._population: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._deadline: float | None = None
 
-    # --- input ----------------------------------------------------------------------------
-
-    def _watched(self) -> list[Watched]:
-        """The messages to poll: all of them, or a uniform sample of ``sample_size`` read in
-        one streaming pass (an offloaded result is never loaded whole)."""
-        pairs = self._all_messages()
-        if self.sample_size is None:
-            watched = list(pairs)
-            self._population = len(watched)
-            return watched
-        watched, self._population = reservoir(pairs, self.sample_size, self.sample_seed)
-        if self._population > len(watched):
-            self.log.info(
-                "Polling a random sample of %d of %d messages (seed %d)",
-                len(watched),
-                self._population,
-                self.sample_seed,
+    def _the_watch(self, population: int | None = None) -> Watch:
+        if self._watch is None:
+            self._watch = Watch(
+                send_result=self.send_result,
+                message_ids=self.message_ids,
+                results=self.results,
+                sample=self.sample,
+                write_back=self.write_back,
+                wait_for_scheduled=self.wait_for_scheduled,
+                log=self.log,
+                population=population,
             )
-        return watched
-
-    def _all_messages(self) -> Iterator[Watched]:
-        if self.send_result is not None:
-            value = self.send_result
-            if isinstance(value, CascadeSendResult):
-                result = value
-            elif isinstance(value, Mapping):
-                result = CascadeSendResult.from_xcom(value)
-            else:
-                raise CascadeError(
-                    f"send_result must be a CascadeSendOperator result, not {type(value).__name__}"
-                )
-            if result.truncated:
-                raise CascadeError(
-                    f"this send result holds only the first {len(result.messages or ())} of its "
-                    f"{result.sent} message ids (it had no results_path; its mark_sent_sql "
-                    "outbox holds them all): wait on message_ids= read from the outbox, or give "
-                    "the send a results_path"
-                )
-            return result.iter_watched()
-        ids = self.message_ids
-        if isinstance(ids, str) or not isinstance(ids, Sequence):
-            raise CascadeError(f"message_ids must be a list, not {type(ids).__name__}")
-        return (Watched(str(message_id), None) for message_id in ids)
+        return self._watch
 
     # --- poke mode ------------------------------------------------------------------------
 
     def poke(self, context: Context) -> PokeReturnValue:
-        workspace = self._workspace()
+        watch = self._the_watch()
         if self._tracker is None:
-            self._tracker = self._tracker_of(self._watched())
-            if workspace is not None and (
-                restored := self._tracker.restore(workspace.read_finals())
-            ):
-                self.log.info("Resuming: %d message(s) already final, not polled again", restored)
+            self._tracker = watch.tracker()
         tracker = self._tracker
-        waiting = set(tracker.pending)
-        failed = asyncio.run(self._poll_round(tracker, tracker.due_now()))
-        became_final = waiting - tracker.pending
-        if workspace is not None:  # a reschedule poke or a retry starts from here
-            workspace.append_final(tracker.finals_of(became_final))
-        self._write_back(tracker, became_final)
-        self.log.info("Delivery: %s; %d look-up(s) failed", tracker.summary(), failed)
+        if self._loop is None:  # one event loop for every poke of this try
+            self._loop = asyncio.new_event_loop()
+        done = self._loop.run_until_complete(self._poll_round(tracker, context))
+        watch.write_back_rows(tracker, done.became_final)
+        self.log.info("Delivery: %s; %d look-up(s) failed", tracker.summary(), done.failed)
         if not tracker.done:
             self.log.info("Still waiting: %s", tracker.waiting())
             if (due := tracker.next_due()) is not None:
                 self.log.info(
-                    "Scheduled messages not polled before they are due (next: %s)", _iso(due)
+                    "Scheduled messages not polled before they are due (next: %s)",
+                    time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(due)),
                 )
             return PokeReturnValue(is_done=False)
-        return PokeReturnValue(is_done=True, xcom_value=self._finish(tracker))
+        return PokeReturnValue(is_done=True, xcom_value=watch.finish(self._verdict(), tracker))
 
-    async def _poll_round(self, tracker: DeliveryTracker, message_ids: Sequence[str]) -> int:
-        """One round over the messages not yet final and due, as the trigger does it."""
-        if not message_ids:
-            return 0
-        # Imported here, as in execute(): DAG files import this module, and parsing them
-        # must stay cheap (no requests/httpx at import time).
-        from airflow_provider_cascade.hooks.cascade import CascadeAsyncHook
-        from airflow_provider_cascade.polling import StatusPoller
+    async def _poll_round(self, tracker: DeliveryTracker, context: Context) -> Any:
+        """One round, as the trigger runs it (imported here: DAG files import this module,
+        and parsing them stays cheap)."""
+        from airflow_provider_cascade.delivery.rounds import poll_round, polling
 
-        async with CascadeAsyncHook(
-            self.cascade_conn_id, max_requests_per_second=self.max_requests_per_second
-        ) as hook:
-            poller = StatusPoller(hook, self.max_requests_per_second, self.log)
-            answers, failed = await poller.poll(message_ids)
-        for message_id, payload in answers.items():
-            if payload is not None:  # unknown yet: asked again next poke
-                tracker.record(message_id, payload)
-        return failed
+        workspace = self._the_watch().workspace
+        async with polling(
+            self.cascade_conn_id, self.max_requests_per_second, self._sharing(context), self.log
+        ) as poller:
+            return await poll_round(
+                tracker,
+                poller,
+                write_part=workspace.append_final if workspace is not None else None,
+                deadline=self._deadline,
+            )
 
-    def _check_write_back(self) -> None:
-        """``mark_delivered_sql`` checked on its connection before the wait begins: a
-        mistake found only after the wait would lose what it found."""
-        if not self.mark_delivered_sql:
-            return
-        from airflow_provider_cascade.constants import MARK_DELIVERED_PARAMETERS
-        from airflow_provider_cascade.sql import check_statement_on
+    def _sharing(self, context: Context) -> int:
+        """How many instances of this (mapped) wait share the connection's budget."""
+        if self.max_requests_per_second is not None:
+            return 1
+        from airflow_provider_cascade.partitions import sharing_the_budget
 
-        assert self.sql_conn_id is not None
-        check_statement_on(
-            self.sql_conn_id,
-            self.mark_delivered_sql,
-            MARK_DELIVERED_PARAMETERS,
-            "mark_delivered_sql",
-            self.log,
-        )
+        return sharing_the_budget(context, getattr(self, "max_active_tis_per_dagrun", None))
 
-    # --- deferrable mode ------------------------------------------------------------------
+    def _verdict(self) -> tuple[SuccessWhen, bool]:
+        return self.success_when, self.fail_on_undeliverable
+
+    # --- both modes -----------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
-        self._check_write_back()
+        watch = self._the_watch()
+        watch.check_write_back()
+        # A round never runs past the wait's timeout (in reschedule mode each poke is a new
+        # try of execute(), and Airflow keeps the clock between them).
+        self._deadline = None if self.reschedule else time.time() + self.timeout
         if not self.deferrable:
             try:
                 return super().execute(context)
@@ -271,57 +234,42 @@ class CascadeDeliverySensor(BaseSensorOperator):
                     f"{timeout}: {self._tracker.summary()}; still waiting: "
                     f"{self._tracker.waiting()}"
                 ) from timeout
-        watched = self._watched()
-        if not watched:
-            return self._finish(self._tracker_of([]))
-        from airflow_provider_cascade.checkpoints import INLINE_WATCH_BYTES, fits_inline
+            finally:
+                if self._loop is not None:
+                    self._loop.close()
+                    self._loop = None
+        messages = watch.trigger_messages()
+        if messages is None:  # nothing to wait for
+            return watch.finish(self._verdict(), watch.tracker())
         from airflow_provider_cascade.triggers.cascade import CascadeDeliveryTrigger
 
-        workspace = self._workspace()
-        messages = [list(item) if item.scheduled_sent else list(item[:2]) for item in watched]
-        if not fits_inline(messages):
-            if workspace is None:
-                raise CascadeError(
-                    f"{len(messages)} messages are too many for the trigger's kwargs (at most "
-                    f"{INLINE_WATCH_BYTES:,} bytes of JSON): set results_path (or send with "
-                    "results_path) so the working set is kept there, or poll a sample "
-                    "(sample_size=)"
-                )
-            workspace.write_watched(messages)  # the trigger's kwargs hold the path only
-            messages = []
         self.defer(
             trigger=CascadeDeliveryTrigger(
                 cascade_conn_id=self.cascade_conn_id,
                 messages=messages,
                 poll_interval=self.poke_interval,
                 max_requests_per_second=self.max_requests_per_second,
+                budget_sharing=self._sharing(context),
                 deadline=time.time() + self.timeout,
-                workspace=workspace.base if workspace is not None else None,
+                workspace=watch.workspace.base if watch.workspace is not None else None,
                 wait_for_scheduled=self.wait_for_scheduled,
             ),
             method_name="execute_complete",
-            kwargs={"population": self._population},
-            timeout=timedelta(seconds=self.timeout),
+            kwargs={"population": watch.population},
+            timeout=timedelta(seconds=self.timeout) + DEFERRAL_BACKSTOP,
         )
 
     def execute_complete(
         self, context: Context, event: dict[str, Any], population: int | None = None
     ) -> dict[str, Any]:
-        """Turn the trigger's event into the report, or the error it carries."""
+        """Turn the trigger's event into the report, or the error it carries; the final
+        statuses it found are written back first, whatever the event."""
         from airflow_provider_cascade.triggers.cascade import AUTH_REFUSED
 
-        self._population = population
-        tracker = None
-        if event.get("workspace"):  # many messages: their statuses are in the workspace
-            workspace = DeliveryWorkspace(event["workspace"])
-            tracker = self._tracker_of(self._watched_again(workspace))
-            tracker.restore(workspace.read_finals())
-        elif event.get("tracker"):
-            tracker = DeliveryTracker.from_json(
-                event["tracker"], wait_for_scheduled=self.wait_for_scheduled
-            )
-        if tracker is not None:  # a deferred wait's final statuses, timed out or not
-            self._write_back(tracker, set(tracker.tracking_ids) - tracker.pending)
+        watch = self._the_watch(population)
+        tracker = watch.tracker_of_event(event)
+        if tracker is not None:
+            watch.write_back_rows(tracker, set(tracker.tracking_ids) - tracker.pending)
         status = event.get("status")
         if status == "error":
             message = event.get("message", "delivery polling failed")
@@ -332,56 +280,4 @@ class CascadeDeliverySensor(BaseSensorOperator):
             raise AirflowSensorTimeout(event.get("message", "delivery not final in time"))
         if status != "success" or tracker is None:
             raise CascadeError(f"unexpected trigger event: {status!r}")
-        return self._finish(tracker)
-
-    # --- both -----------------------------------------------------------------------------
-
-    def _tracker_of(self, watched: Iterable[Sequence[Any]]) -> DeliveryTracker:
-        return DeliveryTracker(watched, wait_for_scheduled=self.wait_for_scheduled)
-
-    def _workspace(self) -> DeliveryWorkspace | None:
-        """Where the working set and the checkpoints go: ``results_path``, else the send's
-        offloaded ``results_path``; None for a small wait with neither."""
-        base = self.results_path
-        if not base and isinstance(self.send_result, Mapping):
-            base = self.send_result.get("results_path")
-        if not base and isinstance(self.send_result, CascadeSendResult):
-            base = self.send_result.results_path
-        return DeliveryWorkspace(base) if base else None
-
-    def _watched_again(self, workspace: DeliveryWorkspace) -> Sequence[Sequence[Any]]:
-        if workspace.has_watched():
-            return workspace.read_watched()
-        return self._watched()
-
-    def _write_back(self, tracker: DeliveryTracker, became_final: set[str]) -> None:
-        if not self.mark_delivered_sql or not became_final:
-            return
-        from airflow_provider_cascade.sql import write_rows
-
-        assert self.sql_conn_id is not None
-        write_rows(
-            self.sql_conn_id, self.mark_delivered_sql, tracker.write_back_rows(sorted(became_final))
-        )
-        self.log.info("Wrote back %d final status(es)", len(became_final))
-
-    def _finish(self, tracker: DeliveryTracker) -> dict[str, Any]:
-        report = tracker.report(self.xcom_inline_limit, self.results_path or None)
-        population = self._population or report["total"]
-        if report["total"] < population:  # a sample: the estimate for the whole campaign
-            report["estimate"] = estimate(
-                report["by_status"], report["by_channel"], report["total"], population
-            )
-            self.log.info("Estimated for all %d messages: %s", population, report["estimate"])
-        tracker.check(self.success_when, self.fail_on_undeliverable, report.get("estimate"))
-        self.log.info(
-            "All %d message(s) final: %s; delivered by channel: %s",
-            report["total"],
-            report["by_status"],
-            report["by_channel"],
-        )
-        return report
-
-
-def _iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return watch.finish(self._verdict(), tracker)

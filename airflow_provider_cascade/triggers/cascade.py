@@ -9,9 +9,12 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent  # one path on 2.x and 3.x
 
-from airflow_provider_cascade.checkpoints import INLINE_WATCH_BYTES, DeliveryWorkspace, fits_inline
-from airflow_provider_cascade.constants import DEFAULT_STATUS_REQUESTS_PER_SECOND
-from airflow_provider_cascade.delivery import DeliveryTracker
+from airflow_provider_cascade.delivery.checkpoints import (
+    INLINE_WATCH_BYTES,
+    DeliveryWorkspace,
+    fits_inline,
+)
+from airflow_provider_cascade.delivery.tracker import DeliveryTracker
 
 #: ``kind`` of an ``error`` event whose cause was refused credentials (401).
 AUTH_REFUSED = "auth_refused"
@@ -20,12 +23,15 @@ AUTH_REFUSED = "auth_refused"
 class CascadeDeliveryTrigger(BaseTrigger):
     """Poll every message's status until all are final or ``deadline`` passes.
 
-    A thin caller of :class:`~airflow_provider_cascade.hooks.cascade.CascadeAsyncHook`
-    through :class:`~airflow_provider_cascade.polling.StatusPoller`: look-ups run with
-    bounded concurrency at ``max_requests_per_second``; a ``429`` pauses them all and the
-    message is asked again; a look-up that fails (no answer, ``5xx``, a malformed reply) is
-    logged, counted and tried again next round; only refused credentials end the polling
-    early. The timeout event names the first 20 tracking ids still waiting.
+    A thin face over :mod:`~airflow_provider_cascade.delivery`: each round is
+    :func:`~airflow_provider_cascade.delivery.rounds.poll_round` (bounded concurrency, a
+    ``429`` pauses every look-up and the message is asked again; a failed look-up is logged,
+    counted and tried again next round; only refused credentials end the polling early),
+    paced by the connection's shared status budget unless ``max_requests_per_second`` is
+    given. The trigger ends on ``deadline`` itself (a round, or a ``429`` pause, never runs
+    past it), so its timeout event, with every status found, reaches the sensor before
+    Airflow's deferral timeout could. The timeout event names the first 20 tracking ids
+    still waiting.
 
     Yields one event and returns: ``{"status": "success"|"timeout"|"error", "tracker":
     ..., "message": ..., "kind": ...}``; the sensor's ``execute_complete`` turns it into its
@@ -33,14 +39,18 @@ class CascadeDeliveryTrigger(BaseTrigger):
 
     :param cascade_conn_id: the ``cascade`` connection.
     :param messages: ``[message_id, tracking_id]`` pairs (JSON values only), at most
-        :data:`~airflow_provider_cascade.checkpoints.INLINE_WATCH_BYTES` of JSON; empty
-        when they are in ``workspace``.
-    :param workspace: a :class:`~airflow_provider_cascade.checkpoints.DeliveryWorkspace`
+        :data:`~airflow_provider_cascade.delivery.checkpoints.INLINE_WATCH_BYTES` of JSON;
+        empty when they are in ``workspace``.
+    :param workspace: a :class:`~airflow_provider_cascade.delivery.checkpoints.DeliveryWorkspace`
         base (an ``ObjectStoragePath`` URI): the watched messages when ``messages`` is
-        empty, and each round's final statuses, read back on a restart so no final message
-        is polled again. Events then carry the path, not the statuses.
+        empty, and the final statuses, checkpointed as they arrive and read back on a
+        restart so no final message is polled again. Events then carry the path.
     :param poll_interval: seconds between rounds over the messages not yet final.
-    :param max_requests_per_second: pacing of status look-ups.
+    :param max_requests_per_second: this wait's own pace; None: its share of the
+        connection's status budget (``status_requests_per_second``, shared by the waits
+        of this triggerer).
+    :param budget_sharing: with no rate of its own, how many instances of the wait's
+        mapped task share the budget (1: not mapped).
     :param deadline: a UNIX time after which the trigger reports ``timeout``.
     :param wait_for_scheduled: as the sensor's: False settles a message scheduled for later.
     """
@@ -50,10 +60,11 @@ class CascadeDeliveryTrigger(BaseTrigger):
         cascade_conn_id: str,
         messages: list[list[str | None]],  # [message_id, tracking_id(, scheduled_sent)]
         poll_interval: float = 30.0,
-        max_requests_per_second: float = DEFAULT_STATUS_REQUESTS_PER_SECOND,
+        max_requests_per_second: float | None = None,
         deadline: float | None = None,
         workspace: str | None = None,
         wait_for_scheduled: bool = True,
+        budget_sharing: int = 1,
     ) -> None:
         super().__init__()
         if not fits_inline(messages):
@@ -67,6 +78,7 @@ class CascadeDeliveryTrigger(BaseTrigger):
         self.wait_for_scheduled = wait_for_scheduled
         self.poll_interval = poll_interval
         self.max_requests_per_second = max_requests_per_second
+        self.budget_sharing = budget_sharing
         self.deadline = deadline
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -80,31 +92,28 @@ class CascadeDeliveryTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "workspace": self.workspace,
                 "wait_for_scheduled": self.wait_for_scheduled,
+                "budget_sharing": self.budget_sharing,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError
-        from airflow_provider_cascade.hooks.cascade import CascadeAsyncHook
-        from airflow_provider_cascade.polling import StatusPoller
-
-        hook = CascadeAsyncHook(
-            self.cascade_conn_id, max_requests_per_second=self.max_requests_per_second
+        from airflow_provider_cascade.delivery.rounds import (
+            pause_before_next_round,
+            poll_round,
+            polling,
         )
-        poller = StatusPoller(hook, self.max_requests_per_second, self.log)
+        from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError
+
         try:
             tracker, workspace = await self._load()
-            async with hook:
+            write_part = workspace.append_final if workspace is not None else None
+            async with polling(
+                self.cascade_conn_id, self.max_requests_per_second, self.budget_sharing, self.log
+            ) as poller:
                 while True:
-                    waiting = set(tracker.pending)
-                    due = tracker.due_now()
-                    answers, failed = await poller.poll(due) if due else ({}, 0)
-                    for message_id, payload in answers.items():
-                        if payload is not None:  # unknown yet: asked again next round
-                            tracker.record(message_id, payload)
-                    if workspace is not None:  # checkpoint: never polled again
-                        finals = tracker.finals_of(waiting - tracker.pending)
-                        await asyncio.to_thread(workspace.append_final, finals)
+                    done = await poll_round(
+                        tracker, poller, write_part=write_part, deadline=self.deadline
+                    )
                     if tracker.done:
                         yield TriggerEvent({"status": "success", **self._carried(tracker)})
                         return
@@ -118,23 +127,16 @@ class CascadeDeliveryTrigger(BaseTrigger):
                             }
                         )
                         return
-                    self.log.info("Delivery: %s; %d look-up(s) failed", tracker.summary(), failed)
-                    await asyncio.sleep(self._pause(tracker))
+                    self.log.info(
+                        "Delivery: %s; %d look-up(s) failed", tracker.summary(), done.failed
+                    )
+                    await asyncio.sleep(
+                        pause_before_next_round(tracker, self.poll_interval, self.deadline)
+                    )
         except CascadeAuthError as error:
             yield TriggerEvent({"status": "error", "kind": AUTH_REFUSED, "message": str(error)})
         except (CascadeError, OSError) as error:  # no credential; the workspace unreadable
             yield TriggerEvent({"status": "error", "kind": "error", "message": str(error)})
-
-    def _pause(self, tracker: DeliveryTracker) -> float:
-        """Until the next round: ``poll_interval``; when nothing is due yet, until the
-        earliest scheduled message is (never past the deadline)."""
-        now = time.time()
-        if tracker.due_now(now):
-            return self.poll_interval
-        wake = tracker.next_due(now) or now + self.poll_interval
-        if self.deadline is not None:
-            wake = min(wake, self.deadline)
-        return max(self.poll_interval, wake - now)
 
     async def _load(self) -> tuple[DeliveryTracker, DeliveryWorkspace | None]:
         """The watched messages, and the final statuses an earlier run recorded."""

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pendulum
 from airflow.providers.common.compat.sdk import DAG, task
 
+from airflow_provider_cascade.delivery import CascadeSample, CascadeWriteBack
 from airflow_provider_cascade.notifications.cascade import CascadeNotifier
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
 from airflow_provider_cascade.send import (
@@ -290,8 +291,10 @@ track_many_deferred = _send_and_track(
     deferrable=True,
     timeout=180,  # seconds in a quiet run; room for a loaded CI machine
     max_requests_per_second=400,
-    results_path="file:///tmp/cascade-test-results/{{ run_id }}/delivery.jsonl",
-    xcom_inline_limit=100_000,
+    results=CascadeResults(
+        path="file:///tmp/cascade-test-results/{{ run_id }}/delivery.jsonl",
+        xcom_inline_limit=100_000,
+    ),
 )
 # A campaign's worth of look-ups against a slow status endpoint: concurrency holds the pace.
 track_campaign = _send_and_track(
@@ -453,8 +456,7 @@ with DAG("cascade_track_sampled", schedule=None, start_date=START) as track_samp
     CascadeDeliverySensor(
         task_id="wait",
         send_result=sampled_send.output,
-        sample_size=400,
-        sample_seed=3,
+        sample=CascadeSample(size=400, seed=3),
         poke_interval=0.5,
         timeout=120,
         max_requests_per_second=400,
@@ -484,8 +486,7 @@ def _outbox_tracked(
         CascadeDeliverySensor(
             task_id="wait",
             send_result=send.output,
-            sql_conn_id=conn_id,
-            mark_delivered_sql=mark_delivered_sql,
+            write_back=CascadeWriteBack(sql=mark_delivered_sql, conn_id=conn_id),
             poke_interval=0.3,
             timeout=60,
             **sensor_kwargs,

@@ -1,21 +1,21 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import time
 
-import httpx
 import pytest
 
-from airflow_provider_cascade.checkpoints import DeliveryWorkspace, fits_inline
 from airflow_provider_cascade.delivery import DeliveryTracker
+from airflow_provider_cascade.delivery.checkpoints import DeliveryWorkspace, fits_inline
+from airflow_provider_cascade.delivery.report import report
 from airflow_provider_cascade.exceptions import CascadeAuthError, CascadeError
 from airflow_provider_cascade.hooks.cascade import CascadeHook
 from airflow_provider_cascade.send.campaign import send_messages
 from airflow_provider_cascade.sensors.cascade import CascadeDeliverySensor
 from airflow_provider_cascade.triggers.cascade import AUTH_REFUSED, CascadeDeliveryTrigger
 from tests.conftest import make_message
+from tests.status_server import reply, status_service
 
 
 def test_serialize_round_trip_holds_only_json():
@@ -45,34 +45,18 @@ def run_trigger(trigger: CascadeDeliveryTrigger) -> list[dict]:
 
 @pytest.fixture
 def service(monkeypatch):
-    """The connection points at a fake service answering each look-up from a script."""
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_CASCADE_DEFAULT",
-        json.dumps(
-            {"conn_type": "cascade", "host": "http://cascade.test", "password": "key-123456"}
-        ),
-    )
-    answers: dict[str, list[httpx.Response]] = {}
-    seen: list[str] = []
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        message_id = request.url.path.rsplit("/", 1)[-1]
-        seen.append(message_id)
-        assert request.headers["X-Authorization-Key"] == "key-123456"
-        script = answers[message_id]
-        return script.pop(0) if len(script) > 1 else script[0]
-
-    transport = httpx.MockTransport(handle)
-    monkeypatch.setattr(
-        httpx, "AsyncClient", functools.partial(httpx.AsyncClient, transport=transport)
-    )
-    return answers, seen
+    """The connection points at a scripted status endpoint on loopback."""
+    with status_service() as endpoint:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_CASCADE_DEFAULT",
+            json.dumps({"conn_type": "cascade", "host": endpoint.url, "password": "key-123456"}),
+        )
+        yield endpoint.answers, endpoint.seen
+        assert set(endpoint.keys) <= {"key-123456"}
 
 
-def delivered(channel: str = "viber") -> httpx.Response:
-    return httpx.Response(
-        200, json={"deliverystatus": "delivered", "extendedStatuses": {channel: "delivered"}}
-    )
+def delivered(channel: str = "viber"):
+    return reply(200, {"deliverystatus": "delivered", "extendedStatuses": {channel: "delivered"}})
 
 
 def trigger(*message_ids: str, deadline: float | None = None) -> CascadeDeliveryTrigger:
@@ -87,10 +71,10 @@ def trigger(*message_ids: str, deadline: float | None = None) -> CascadeDelivery
 
 def test_malformed_and_failed_look_ups_are_counted_and_retried_not_fatal(service, logs):
     answers, seen = service
-    answers["m1"] = [httpx.Response(200, text="<html>oops</html>"), delivered("sms")]
-    answers["m2"] = [httpx.Response(200, json=["not", "an", "object"]), delivered()]
-    answers["m3"] = [httpx.Response(503), httpx.Response(429), delivered("rcs")]
-    answers["m4"] = [httpx.Response(404), delivered()]  # not known yet: asked again
+    answers["m1"] = [reply(200, text="<html>oops</html>"), delivered("sms")]
+    answers["m2"] = [reply(200, ["not", "an", "object"]), delivered()]
+    answers["m3"] = [reply(503), reply(429), delivered("rcs")]
+    answers["m4"] = [reply(404), delivered()]  # not known yet: asked again
     (event,) = run_trigger(trigger("m1", "m2", "m3", "m4"))
     assert event["status"] == "success"
     statuses = {row[0]: (row[2], row[3]) for row in event["tracker"]["messages"]}
@@ -106,7 +90,7 @@ def test_malformed_and_failed_look_ups_are_counted_and_retried_not_fatal(service
 
 def test_only_a_401_is_reported_as_refused_credentials(service):
     answers, _ = service
-    answers["m1"] = [httpx.Response(401)]
+    answers["m1"] = [reply(401)]
     (event,) = run_trigger(trigger("m1"))
     assert event["status"] == "error" and event["kind"] == AUTH_REFUSED
     assert "refused the credentials" in event["message"]
@@ -114,7 +98,7 @@ def test_only_a_401_is_reported_as_refused_credentials(service):
 
 def test_the_deadline_ends_polling_with_a_timeout_event(service):
     answers, _ = service
-    answers["m1"] = [httpx.Response(200, json={"deliverystatus": "processing"})]
+    answers["m1"] = [reply(200, {"deliverystatus": "processing"})]
     (event,) = run_trigger(trigger("m1", deadline=time.time()))
     assert event["status"] == "timeout" and "0 final, 1 waiting" in event["message"]
 
@@ -153,7 +137,7 @@ def test_a_429_pauses_every_look_up_and_the_message_is_asked_again(service, logs
     answers, seen = service
     for n in range(6):
         answers[f"m{n}"] = [delivered()]
-    answers["m2"] = [httpx.Response(429, headers={"Retry-After": "0.3"}), delivered()]
+    answers["m2"] = [reply(429, headers={"Retry-After": "0.3"}), delivered()]
     started = time.monotonic()
     (event,) = run_trigger(trigger(*(f"m{n}" for n in range(6))))
     assert event["status"] == "success"
@@ -164,7 +148,7 @@ def test_a_429_pauses_every_look_up_and_the_message_is_asked_again(service, logs
 def test_a_recreated_trigger_never_polls_a_final_message_again(service, tmp_path):
     answers, seen = service
     answers["m1"] = [delivered()]
-    answers["m2"] = [httpx.Response(200, json={"deliverystatus": "processing"}), delivered()]
+    answers["m2"] = [reply(200, {"deliverystatus": "processing"}), delivered()]
     workspace = f"file://{tmp_path}/run/result.jsonl"
     first = CascadeDeliveryTrigger(
         cascade_conn_id="cascade_default",
@@ -227,8 +211,8 @@ def test_without_waiting_a_scheduled_message_is_settled_for_now(service):
         )
     )
     assert event["status"] == "success" and seen == ["m1"]
-    report = DeliveryTracker.from_json(event["tracker"], wait_for_scheduled=False).report(10, None)
-    assert report["by_status"] == {"delivered": 1, "scheduled": 1}
+    tracker = DeliveryTracker.from_json(event["tracker"], wait_for_scheduled=False)
+    assert report(tracker, 10, None)["by_status"] == {"delivered": 1, "scheduled": 1}
 
 
 def test_the_largest_inline_wait_still_gives_an_event_under_64_kb(service):
@@ -238,9 +222,9 @@ def test_the_largest_inline_wait_still_gives_an_event_under_64_kb(service):
         pairs.append([f"{len(pairs):036d}", "t"])
     for message_id, _ in pairs:
         answers[message_id] = [
-            httpx.Response(
+            reply(
                 200,
-                json={
+                {
                     "deliverystatus": "undeliverable",
                     "extendedStatuses": {"viber_business": "delivered"},
                     "cost": 123.456789,

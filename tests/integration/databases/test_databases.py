@@ -365,14 +365,15 @@ def test_the_check_has_no_side_effect(database):
 
 
 def test_a_delivery_write_back_mistake_fails_before_the_wait(database, sandbox):
+    from airflow_provider_cascade.delivery import CascadeWriteBack
     from airflow_provider_cascade.sensors.cascade import CascadeDeliverySensor
 
     sensor = CascadeDeliverySensor(
         task_id="wait",
         message_ids=["00000000-0000-4000-8000-000000000001"],
-        sql_conn_id=f"cascade_test_{database}",
-        mark_delivered_sql=(
-            "UPDATE cascade_outbox SET delivery_status = :status WHERE id = :tracking_id"
+        write_back=CascadeWriteBack(
+            sql="UPDATE cascade_outbox SET delivery_status = :status WHERE id = :tracking_id",
+            conn_id=f"cascade_test_{database}",
         ),
         poke_interval=0.1,
         timeout=5,

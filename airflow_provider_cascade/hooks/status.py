@@ -1,0 +1,140 @@
+"""``CascadeAsyncHook``: status look-ups without blocking an event loop (the triggerer's).
+
+It speaks through ``aiohttp``, as Airflow's own ``HttpAsyncHook`` does: measured on the
+sandbox (``benchmarks/status_lookups.py``), httpx's async client spent about 2 ms of CPU a
+look-up and collapsed with many in flight (encode/httpx#3215), where aiohttp stays near a
+tenth of that. Connections are bounded (``max_connections``) and kept alive, so a wait
+with hundreds of look-ups in flight reuses its connections instead of opening one per
+look-up (which once timed connections out on loopback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseHook
+
+from airflow_provider_cascade.constants import CONN_TYPE, DEFAULT_CONN_ID, MAX_STATUS_CONCURRENCY
+from airflow_provider_cascade.exceptions import CascadeServerError
+from airflow_provider_cascade.hooks.connection import CascadeConnectionConfig, connection_config
+from airflow_provider_cascade.hooks.pacing import Pacer
+from airflow_provider_cascade.hooks.replies import classify, status_payload
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["CascadeAsyncHook"]
+
+
+class CascadeAsyncHook(BaseHook):
+    """The async twin of :class:`~airflow_provider_cascade.hooks.cascade.CascadeHook` for
+    status look-ups, used by the triggerer. Use it as an async context manager so its
+    connections are closed::
+
+        async with CascadeAsyncHook("cascade_default") as hook:
+            payload = await hook.get_message_status(message_id)
+
+    :param cascade_conn_id: the connection id.
+    :param max_requests_per_second: look-ups per second; default the connection's
+        ``status_requests_per_second`` (40, under the published 50/s data limit).
+    :param timeout: read timeout in seconds, overriding the connection's.
+    :param max_connections: connections open at once, at most (kept alive, reused).
+    """
+
+    conn_name_attr = "cascade_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = "SMSBAT Cascade (async)"
+
+    def __init__(
+        self,
+        cascade_conn_id: str = default_conn_name,
+        *,
+        max_requests_per_second: float | None = None,
+        timeout: float | None = None,
+        max_connections: int = MAX_STATUS_CONCURRENCY,
+    ) -> None:
+        super().__init__()
+        if max_requests_per_second is not None and max_requests_per_second <= 0:
+            raise ValueError("max_requests_per_second must be positive")
+        self.cascade_conn_id = cascade_conn_id
+        self._max_requests_per_second = max_requests_per_second
+        self._timeout = timeout
+        self._max_connections = max_connections
+        self._config: CascadeConnectionConfig | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._pacer: Pacer | None = None
+
+    async def __aenter__(self) -> CascadeAsyncHook:
+        await self.get_conn()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def get_conn(self) -> aiohttp.ClientSession:
+        """The hook's one session, with the credentials as default headers."""
+        if self._session is None:
+            import aiohttp
+            from airflow.providers.common.compat.connection import get_async_connection
+
+            from airflow_provider_cascade.hooks.cascade import CascadeHook
+
+            conn = await get_async_connection(self.cascade_conn_id, CascadeHook)
+            # get_async_connection has registered the secrets for masking already.
+            config = connection_config(conn, timeout=self._timeout, mask=False)
+            self._config = config
+            if self._pacer is None:
+                self._pacer = Pacer(self.rate)
+            self._session = aiohttp.ClientSession(
+                headers=dict(config.headers),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=config.connect_timeout, sock_read=config.timeout
+                ),
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                trust_env=True,  # proxies from the environment, as requests and httpx read them
+            )
+        return self._session
+
+    @property
+    def rate(self) -> float:
+        """Look-ups per second: the one given, else the connection's (read by
+        :meth:`get_conn`)."""
+        if self._max_requests_per_second is not None:
+            return self._max_requests_per_second
+        if self._config is None:
+            raise RuntimeError("the connection is read by get_conn() first")
+        return self._config.status_requests_per_second
+
+    def use_pacer(self, pacer: Pacer) -> None:
+        """Pace look-ups with ``pacer`` (one shared by several waits) instead of the hook's own."""
+        self._pacer = pacer
+
+    async def get_message_status(self, message_id: str) -> dict[str, Any] | None:
+        """The status object the service gives for ``message_id`` (None for ``404``).
+
+        :raises CascadeAuthError: ``401``.
+        :raises CascadeRateLimitError: ``429``.
+        :raises CascadeServerError: ``5xx``, an unreadable reply, or the service could not
+            be reached.
+        """
+        session = await self.get_conn()
+        assert self._config is not None and self._pacer is not None
+        delay = self._pacer.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        import aiohttp
+
+        try:
+            async with session.get(self._config.status_url(message_id)) as response:
+                body = await response.read()
+                status, retry_after = response.status, response.headers.get("Retry-After")
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            raise CascadeServerError(f"status look-up failed ({type(error).__name__})") from None
+        return status_payload(classify(status, body, retry_after), self.cascade_conn_id)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
