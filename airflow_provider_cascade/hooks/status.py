@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 from airflow.providers.common.compat.sdk import BaseHook
 
@@ -65,6 +67,7 @@ class CascadeAsyncHook(BaseHook):
         self._config: CascadeConnectionConfig | None = None
         self._session: aiohttp.ClientSession | None = None
         self._pacer: Pacer | None = None
+        self._proxy: str | None = None
 
     async def __aenter__(self) -> CascadeAsyncHook:
         await self.get_conn()
@@ -79,9 +82,7 @@ class CascadeAsyncHook(BaseHook):
             import aiohttp
             from airflow.providers.common.compat.connection import get_async_connection
 
-            from airflow_provider_cascade.hooks.cascade import CascadeHook
-
-            conn = await get_async_connection(self.cascade_conn_id, CascadeHook)
+            conn = await get_async_connection(self.cascade_conn_id, type(self))
             # get_async_connection has registered the secrets for masking already.
             config = connection_config(conn, timeout=self._timeout, mask=False)
             self._config = config
@@ -93,8 +94,10 @@ class CascadeAsyncHook(BaseHook):
                     total=None, sock_connect=config.connect_timeout, sock_read=config.timeout
                 ),
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
-                trust_env=True,  # proxies from the environment, as requests and httpx read them
             )
+            # The environment's proxy, read once (aiohttp's trust_env reads the environment
+            # and ~/.netrc again on every request: most of a look-up's CPU).
+            self._proxy = _proxy_for(config.base_url)
         return self._session
 
     @property
@@ -127,7 +130,8 @@ class CascadeAsyncHook(BaseHook):
         import aiohttp
 
         try:
-            async with session.get(self._config.status_url(message_id)) as response:
+            url = self._config.status_url(message_id)
+            async with session.get(url, proxy=self._proxy) as response:
                 body = await response.read()
                 status, retry_after = response.status, response.headers.get("Retry-After")
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
@@ -138,3 +142,13 @@ class CascadeAsyncHook(BaseHook):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _proxy_for(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``..., ``NO_PROXY``
+    honoured), as requests would use it; None for none."""
+    parts = urlsplit(url)
+    proxy = getproxies().get(parts.scheme)
+    if not proxy or proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy
