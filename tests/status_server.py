@@ -48,7 +48,7 @@ def status_service() -> Iterator[StatusService]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the real service
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             message_id = self.path.rsplit("/", 1)[-1]
             with lock:
                 service.seen.append(message_id)
