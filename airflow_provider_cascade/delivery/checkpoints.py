@@ -106,13 +106,13 @@ class Checkpoint:
         self,
         write: Callable[[Sequence[tuple[str, DeliveryStatus]]], Any] | None,
         *,
-        seconds: float = CHECKPOINT_SECONDS,
-        finals: int = CHECKPOINT_FINALS,
+        seconds: float | None = None,
+        finals: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._write = write
-        self._seconds = seconds
-        self._finals = finals
+        self._seconds = CHECKPOINT_SECONDS if seconds is None else seconds
+        self._finals = CHECKPOINT_FINALS if finals is None else finals
         self._clock = clock
         self._pending: list[tuple[str, DeliveryStatus]] = []
         self._since = clock()
