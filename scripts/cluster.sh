@@ -203,6 +203,28 @@ restart_workers() {
         workers-ready "${WORKERS[@]}"
 }
 
+# SIGKILL one component (api-server, scheduler, dag-processor, triggerer) and every process
+# under it, as when its machine dies.
+kill_component() {
+    load_env
+    local pidfile="$CLUSTER/pids/$1.pid"
+    [ -f "$pidfile" ] || { echo "no component $1" >&2; exit 2; }
+    kill -KILL -- "-$(cat "$pidfile")" 2>/dev/null || true
+    log "$1: killed"
+}
+
+# Start a component again after kill (its earlier log kept beside the new one).
+start_component() {
+    load_env
+    local name=$1
+    case "$name" in
+        api-server) start api-server "$AIRFLOW" api-server --port "$API_PORT" ;;
+        scheduler|dag-processor|triggerer) start "$name" "$AIRFLOW" "$name" ;;
+        *) echo "cannot start $name" >&2; exit 2 ;;
+    esac
+    log "$name: started"
+}
+
 up() {
     down  # whatever an earlier `up` left
     ensure_services
@@ -269,10 +291,14 @@ case "${1-}" in
     up) up ;;
     down) down ;;
     restart-workers) restart_workers ;;
+    kill) kill_component "$2" ;;
+    start) [ -f "$CLUSTER/logs/$2.log" ] && mv "$CLUSTER/logs/$2.log" "$CLUSTER/logs/$2.$(date +%s).log"
+        start_component "$2" ;;
     env) load_env; cat "$CLUSTER/env.sh" ;;
     workers)
         load_env
         for worker in "${WORKERS[@]}"; do cat "$CLUSTER/pids/$worker.pid"; done
         ;;
-    *) echo "usage: scripts/cluster.sh up|env|workers|restart-workers|down" >&2; exit 2 ;;
+    *) echo "usage: scripts/cluster.sh up|env|workers|restart-workers|kill NAME|start NAME|down" >&2
+        exit 2 ;;
 esac

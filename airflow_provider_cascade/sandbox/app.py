@@ -37,7 +37,7 @@ def create_app(state: SandboxState) -> FastAPI:
 
     @app.get(STATUS_PATH)
     async def message_status(message_id: str, request: Request) -> Response:
-        state.stats["status_requests"] += 1
+        state.count_status_request(time.time())
         limited = state.status_rate_limited(time.monotonic())
         if state.faults.status_latency_ms:
             await asyncio.sleep(state.faults.status_latency_ms / 1000)

@@ -173,6 +173,7 @@ class SandboxState:
         self._seen_tracking_ids: set[str] = set()
         self._bucket = _TokenBucket()
         self._status_bucket = _TokenBucket()
+        self._status_times: tuple[float | None, float | None] = (None, None)
         self._random_ids = random.Random()  # message ids; not the fault draws' generator
         self.faults = Faults()
         self._random = random.Random()
@@ -202,6 +203,7 @@ class SandboxState:
         self._seen_tracking_ids.clear()
         self._bucket = _TokenBucket()
         self._status_bucket = _TokenBucket()
+        self._status_times = (None, None)
 
     # --- decisions for one request ------------------------------------------------------
 
@@ -220,6 +222,12 @@ class SandboxState:
         if rate is None:
             return False
         return not self._bucket.take(now, rate, self.faults.burst or 1.5 * rate)
+
+    def count_status_request(self, now: float) -> None:
+        """One more status look-up, at ``now`` (UNIX time): counted, and the first and last
+        kept, so a client's pace over a wait can be read back."""
+        self.stats["status_requests"] += 1
+        self._status_times = (self._status_times[0] or now, now)
 
     def status_rate_limited(self, now: float) -> bool:
         """The data group's limit on status look-ups (published: 50/s, bursts of 75)."""
@@ -304,6 +312,8 @@ class SandboxState:
             "faults_by_kind": dict(self.fault_counts),
             "duplicate_tracking_ids": self.stats["duplicate_tracking_ids"],
             "status_requests": self.stats["status_requests"],
+            "first_status_request_at": self._status_times[0],
+            "last_status_request_at": self._status_times[1],
             "stored_messages": len(self.records),
         }
 

@@ -125,6 +125,47 @@ def test_the_deferrable_sensor_completes_in_the_real_triggerer(cluster):
     assert "Trigger fired event" in text and "trigger completed" in text
 
 
+def test_four_waits_on_one_connection_share_its_status_budget(cluster):
+    """The triggerer runs the four waits at once; with no rate of their own they share the
+    connection's 40 look-ups/s: no 429 from a service allowing 50/s, and 40/s together."""
+    _fresh_sandbox(cluster, status_rate_limit=50)
+    try:
+        run_id = cluster.trigger("cluster_four_waits")
+        assert cluster.wait("cluster_four_waits", run_id, timeout=300) == "success"
+        stats = cluster.sandbox.stats()
+    finally:
+        cluster.sandbox.set_faults(status_rate_limit=None)
+    for number in range(4):
+        assert cluster.xcom("cluster_four_waits", run_id, f"wait_{number}")["total"] == 200
+    assert stats["status_rate_limited"] == 0
+    span = stats["last_status_request_at"] - stats["first_status_request_at"]
+    pace = (stats["status_requests"] - 1) / span
+    print(f"four waits: {stats['status_requests']} look-ups at {pace:.1f}/s together, 0 429s")
+    assert stats["status_requests"] >= 800 and 0.9 * 40 <= pace <= 40 * 1.05, (pace, stats)
+
+
+def test_a_triggerer_killed_mid_round_looks_up_again_at_most_one_checkpoint(cluster):
+    """SIGKILL the triggerer 20 s into a 50 s round and start it again: the wait resumes
+    from its checkpoints (written every 5 s: 100 look-ups at 20/s), not from the round's
+    start; the sandbox's record of look-ups per message says how many were asked twice."""
+    _fresh_sandbox(cluster)
+    run_id = cluster.trigger("cluster_triggerer_killed")
+    deadline = time.monotonic() + 180
+    while cluster.sandbox.stats()["status_requests"] < 400:
+        assert time.monotonic() < deadline, "the wait never started"
+        time.sleep(0.2)
+    subprocess.run(["bash", str(HARNESS), "kill", "triggerer"], env=cluster.env, check=True)
+    time.sleep(3)
+    subprocess.run(["bash", str(HARNESS), "start", "triggerer"], env=cluster.env, check=True)
+    assert cluster.wait("cluster_triggerer_killed", run_id, timeout=600) == "success"
+    report = cluster.xcom("cluster_triggerer_killed", run_id, "wait")
+    assert report["total"] == 1_000
+    looked_up = [m["status_requests"] for m in cluster.sandbox.messages()]
+    twice = sum(1 for count in looked_up if count > 1)
+    print(f"triggerer killed mid-round: {twice} of 1,000 messages looked up twice")
+    assert min(looked_up) >= 1 and twice <= 100 + 5, twice
+
+
 def test_the_notifier_pages_on_a_task_that_fails(cluster):
     _fresh_sandbox(cluster)
     run_id = cluster.trigger("cluster_paged_failure")
