@@ -152,6 +152,7 @@ class CascadeDeliverySensor(BaseSensorOperator):
         self._tracker: DeliveryTracker | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._deadline: float | None = None
+        self._shared_by: int | None = None
 
     def _the_watch(self, population: int | None = None) -> Watch:
         if self._watch is None:
@@ -206,12 +207,16 @@ class CascadeDeliverySensor(BaseSensorOperator):
             )
 
     def _sharing(self, context: Context) -> int:
-        """How many instances of this (mapped) wait share the connection's budget."""
+        """How many instances of this (mapped) wait share the connection's budget (asked of
+        Airflow once a try)."""
         if self.max_requests_per_second is not None:
             return 1
-        from airflow_provider_cascade.partitions import sharing_the_budget
+        if self._shared_by is None:
+            from airflow_provider_cascade.partitions import sharing_the_budget
 
-        return sharing_the_budget(context, getattr(self, "max_active_tis_per_dagrun", None))
+            limit = getattr(self, "max_active_tis_per_dagrun", None)
+            self._shared_by = sharing_the_budget(context, limit)
+        return self._shared_by
 
     def _verdict(self) -> tuple[SuccessWhen, bool]:
         return self.success_when, self.fail_on_undeliverable

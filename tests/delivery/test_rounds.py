@@ -110,7 +110,7 @@ def endpoint(monkeypatch):
                 {
                     "conn_type": "cascade",
                     "host": service.url,
-                    "password": "key",
+                    "password": "status-key-7f3a9c",
                     "extra": {"status_requests_per_second": 50},
                 }
             ),
