@@ -60,6 +60,7 @@ def main() -> None:
         ("3. Pacing under a 20 requests/s limit with 200 ms latency", run("pacing.py")),
         ("3b. Status look-ups: client CPU and the rate held", run("status_lookups.py")),
         ("3c. A deferred wait over 3,000 messages in a real run", run("delivery_wait.py")),
+        ("3d. Four waits on one connection share its status budget", run("status_budget.py")),
         ("4. Memory: 10,000 against 1,000,000 rows, fresh and resumed", run("memory.py")),
         (
             "4b. Memory, streaming from PostgreSQL (server-side cursor)",
