@@ -116,8 +116,6 @@ class Checkpoint:
         self._clock = clock
         self._pending: list[tuple[str, DeliveryStatus]] = []
         self._since = clock()
-        #: Parts written so far.
-        self.parts = 0
 
     def add(self, message_id: str, status: DeliveryStatus) -> list[tuple[str, DeliveryStatus]]:
         """Take one final status; return the finals to write now (empty: not yet)."""
@@ -132,8 +130,6 @@ class Checkpoint:
         """The finals gathered since the last part (the clock starts again)."""
         taken, self._pending = self._pending, []
         self._since = self._clock()
-        if taken:
-            self.parts += 1
         return taken
 
     def write(self, finals: Sequence[tuple[str, DeliveryStatus]]) -> None:

@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
     AirflowSensorTimeout,
@@ -104,7 +104,6 @@ class CascadeDeliverySensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("send_result", "message_ids", "results", "write_back")
-    template_fields_renderers: ClassVar[dict[str, str]] = {"write_back.sql": "sql"}
 
     def __init__(
         self,
