@@ -1,8 +1,11 @@
 """Run every benchmark and write their figures to benchmarks/RESULTS.md.
 
     python benchmarks/run_all.py [--large]      (make bench)
+    python benchmarks/run_all.py --only 3b      (one section again, the others kept)
 
 ``--large`` adds 1,000,000 rows to the throughput benchmark's 100,000 and 300,000.
+``--only`` runs the sections whose number is given (comma-separated) and replaces just
+those in RESULTS.md; the header then names each section's own date.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -41,36 +45,38 @@ def run(script: str, *args: str) -> str:
     return text
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--large", action="store_true", help="also 1,000,000 rows for throughput")
-    args = parser.parse_args()
-    rows = "100000,300000,1000000" if args.large else "100000,300000"
-    sections = [
-        ("The sandbox's own ceiling", run("sandbox_ceiling.py")),
+def sections(rows: str) -> list[tuple[str, Callable[[], str]]]:
+    """Every section: its title (numbered) and how to run it."""
+    return [
+        ("The sandbox's own ceiling", lambda: run("sandbox_ceiling.py")),
         (
             "1. Throughput against a sequential requests loop, as a user runs it",
-            run("throughput.py", "--rows", rows, "--runs", "3"),
+            lambda: run("throughput.py", "--rows", rows, "--runs", "3"),
         ),
         (
             "1b. The same on a real deployment (cluster harness, Celery, state store over HTTP)",
-            run("cluster_throughput.py"),
+            lambda: run("cluster_throughput.py"),
         ),
-        ("2. Against HttpOperator and HttpHook", run("vs_http_operator.py")),
-        ("3. Pacing under a 20 requests/s limit with 200 ms latency", run("pacing.py")),
-        ("3b. Status look-ups: client CPU and the rate held", run("status_lookups.py")),
-        ("3c. A deferred wait over 3,000 messages in a real run", run("delivery_wait.py")),
-        ("3d. Four waits on one connection share its status budget", run("status_budget.py")),
-        ("4. Memory: 10,000 against 1,000,000 rows, fresh and resumed", run("memory.py")),
+        ("2. Against HttpOperator and HttpHook", lambda: run("vs_http_operator.py")),
+        ("3. Pacing under a 20 requests/s limit with 200 ms latency", lambda: run("pacing.py")),
+        ("3b. Status look-ups: client CPU and the rate held", lambda: run("status_lookups.py")),
+        ("3c. A deferred wait over 3,000 messages in a real run", lambda: run("delivery_wait.py")),
+        (
+            "3d. Four waits on one connection share its status budget",
+            lambda: run("status_budget.py"),
+        ),
+        ("4. Memory: 10,000 against 1,000,000 rows, fresh and resumed", lambda: run("memory.py")),
         (
             "4b. Memory, streaming from PostgreSQL (server-side cursor)",
-            run("memory.py", "--source", "postgres"),
+            lambda: run("memory.py", "--source", "postgres"),
         ),
-        ("5. DAG-parse cost", run("parse_cost.py")),
-        ("6. A 10,000,000-number suppression set", run("suppression_memory.py")),
+        ("5. DAG-parse cost", lambda: run("parse_cost.py")),
+        ("6. A 10,000,000-number suppression set", lambda: run("suppression_memory.py")),
     ]
-    command = "make bench" + (" BENCH_ARGS=--large" if args.large else "")
-    lines = [
+
+
+def header(command: str) -> list[str]:
+    return [
         "# Benchmark results",
         "",
         f"`{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
@@ -79,8 +85,42 @@ def main() -> None:
         "against the same local sandbox (one process, one core) over loopback HTTP.",
         "",
     ]
-    for title, text in sections:
-        lines += [f"## {title}", "", "```", text, "```", ""]
+
+
+def block(title: str, text: str) -> list[str]:
+    return [f"## {title}", "", "```", text, "```", ""]
+
+
+def rerun(numbers: list[str], large: bool) -> None:
+    """Run the numbered sections again and put their figures in place of the old ones."""
+    path = HERE / "RESULTS.md"
+    old = path.read_text()
+    for title, measure in sections("100000,300000,1000000" if large else "100000,300000"):
+        if title.split(".")[0] not in numbers:
+            continue
+        start = old.index(f"## {title}\n")
+        end = old.find("\n## ", start + 1)
+        end = len(old) if end < 0 else end + 1
+        when = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+        text = f"(run again alone by `run_all.py --only` on {when})\n" + measure()
+        old = old[:start] + "\n".join(block(title, text)) + old[end:]
+    path.write_text(old)
+    print(f"written to {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--large", action="store_true", help="also 1,000,000 rows for throughput")
+    parser.add_argument("--only", help="section numbers to run again, e.g. 3b,3c")
+    args = parser.parse_args()
+    if args.only:
+        rerun(args.only.split(","), args.large)
+        return
+    rows = "100000,300000,1000000" if args.large else "100000,300000"
+    command = "make bench" + (" BENCH_ARGS=--large" if args.large else "")
+    lines = header(command)
+    for title, measure in sections(rows):
+        lines += block(title, measure())
     (HERE / "RESULTS.md").write_text("\n".join(lines))
     print(f"written to {HERE / 'RESULTS.md'}")
 
