@@ -68,6 +68,43 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "Status path",
         f"Delivery-status path, '{{message_id}}' replaced (default {DEFAULT_STATUS_PATH}).",
     ),
+    "replies_token": _text(
+        "Replies token",
+        "The secret in the reply callback URL given to SMSBAT "
+        "(.../cascade/replies/<conn id>?token=...). Empty: no replies are taken.",
+        secret=True,
+    ),
+    "replies_token_previous": _text(
+        "Replies token (previous)",
+        "A second token accepted while SMSBAT is given a new one.",
+        secret=True,
+    ),
+    "replies_conn_id": _text(
+        "Replies database connection", "The SQL connection replies and opt-outs are stored on."
+    ),
+    "replies_sql": _text(
+        "Replies statement",
+        "Stores one reply (reply_id, phone, alpha_name, text, received_at); default: the "
+        "table cascade_replies.",
+    ),
+    "opt_out_sql": _text(
+        "Opt-out statement",
+        "Run per message type for a STOP (phone, message_type, reply_id, changed_at); "
+        "default: the table cascade_opt_outs.",
+    ),
+    "opt_in_sql": _text(
+        "Opt-in statement",
+        "Run per message type for a START; default: the table cascade_opt_outs.",
+    ),
+    "opt_out_message_types": _text(
+        "Opt-out message types", "Comma-separated types a STOP stops (default promo,viber_survey)."
+    ),
+    "opt_out_keywords": _text(
+        "Opt-out keywords", "Comma-separated, replacing the defaults (STOP, СТОП, ...)."
+    ),
+    "opt_in_keywords": _text(
+        "Opt-in keywords", "Comma-separated, replacing the defaults (START, СТАРТ, ...)."
+    ),
 }
 
 #: How the standard connection fields are shown for ``cascade``.

@@ -3,8 +3,11 @@
 
 A "Cascade" tab on every task instance page (a send's or a delivery check's figures and
 charts; other tasks say they have none) and on every run page (the run's Cascade tasks).
-Before Airflow 3.1 the UI has no plugin views: the plugin is empty there and nothing else
+Before Airflow 3.1 the UI has no plugin views: the tabs are absent there and nothing else
 changes (README, Compatibility).
+
+The replies receiver (``POST /cascade/replies/{conn_id}?token=...``) is served by the API
+server from Airflow 3.0; on 2.11 it runs on its own (``cascade-replies``).
 """
 
 from __future__ import annotations
@@ -13,15 +16,19 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
-from airflow_provider_cascade.version_compat import AIRFLOW_V_3_1_PLUS
+from airflow_provider_cascade.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS
 
 #: Where the views' app is mounted on the API server.
 URL_PREFIX = "/cascade"
 
 
 def _views() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    if not AIRFLOW_V_3_1_PLUS:
+    if not AIRFLOW_V_3_0_PLUS:
         return [], []
+    if not AIRFLOW_V_3_1_PLUS:
+        from airflow_provider_cascade.replies.receiver import create_app
+
+        return [{"app": create_app(prefix=""), "url_prefix": URL_PREFIX, "name": "Cascade"}], []
     from airflow_provider_cascade.plugins.report_view import app
 
     fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Cascade reports"}]

@@ -28,6 +28,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from airflow_provider_cascade.plugins.charts import bars, stacked_bar, timeline
+from airflow_provider_cascade.replies.receiver import router as replies_router
 from airflow_provider_cascade.results import FAILURE_KEY
 from airflow_provider_cascade.send.guardrails import FIGURES
 
@@ -41,7 +42,13 @@ _can_read_xcom = [Depends(requires_access_dag(method="GET", access_entity=DagAcc
 app = FastAPI(
     title="Cascade reports",
     description="The SMSBAT Cascade provider's views of sends and delivery checks.",
+    # No page of this app is open without Airflow's authentication: no schema, no docs.
+    docs_url=None,
+    redoc_url=None,
+    openapi_url=None,
 )
+# The replies receiver: SMSBAT cannot log in, so it is guarded by its token instead.
+app.include_router(replies_router)
 
 
 def _xcom(session: Any, dag_id: str, run_id: str, task_id: str, map_index: int, key: str) -> Any:

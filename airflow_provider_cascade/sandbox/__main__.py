@@ -63,6 +63,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="status look-ups per second before 429 (the data group's published limit is 50)",
     )
     parser.add_argument("--seed", type=int, help="seed for the fault draws (repeatable runs)")
+    parser.add_argument(
+        "--replies-url",
+        help="where recipients' replies (POST /sandbox/replies) are forwarded, as SMSBAT's "
+        "callbacks; retried after 1, 2 and 4 s unless answered 200",
+    )
     return parser.parse_args(argv)
 
 
@@ -95,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ) from None
 
     print(f"faults: {json.dumps(faults.to_json())}", flush=True)
-    serve(state, host=args.host, port=args.port)
+    serve(state, host=args.host, port=args.port, replies_url=args.replies_url)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from airflow_provider_cascade.sandbox.contract import (
     rate_limited_body,
     send_reply,
 )
+from airflow_provider_cascade.sandbox.replies import Recipients
 from airflow_provider_cascade.sandbox.state import REPLY_LOST_KINDS, SandboxState
 
 _BAD_GATEWAY = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
@@ -27,10 +28,12 @@ _BAD_GATEWAY = "<html><head><title>502 Bad Gateway</title></head><body>nginx</bo
 TRANSPORT_KEY = "cascade_sandbox.transport"
 
 
-def create_app(state: SandboxState) -> FastAPI:
-    """Build the sandbox app around ``state`` (see :class:`SandboxState`)."""
+def create_app(state: SandboxState, replies_url: str | None = None) -> FastAPI:
+    """Build the sandbox app around ``state`` (see :class:`SandboxState`); recipients'
+    replies are forwarded to ``replies_url``."""
     app = FastAPI(title="Cascade sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sandbox = state
+    recipients = Recipients(replies_url)
 
     for route, path in SEND_PATHS.items():
         app.add_api_route(path, _send_endpoint(state, route), methods=["POST"], response_model=None)
@@ -78,6 +81,33 @@ def create_app(state: SandboxState) -> FastAPI:
         except (ValueError, TypeError) as error:
             return _error(400, "INVALID_FAULTS", str(error), "faults")
         return _json(200, faults.to_json())
+
+    @app.post("/sandbox/replies")
+    async def recipient_answers(request: Request) -> Response:
+        try:
+            answer = json.loads(await request.body())
+            if not isinstance(answer, dict):
+                raise ValueError("expected a JSON object")
+            callback = recipients.answer(answer)
+        except (ValueError, TypeError) as error:
+            return _error(400, "INVALID_REPLY", str(error), "reply")
+        return _json(202, {"idUuid": callback.body["idUuid"]})
+
+    @app.get("/sandbox/replies")
+    async def recorded_replies() -> Response:
+        return _json(
+            200,
+            {
+                "pending": recipients.pending(),
+                "callbacks": [callback.to_json() for callback in recipients.callbacks],
+            },
+        )
+
+    @app.put("/sandbox/replies-url")
+    async def set_replies_url(request: Request) -> Response:
+        body = json.loads(await request.body() or b"{}")
+        recipients.url = body.get("url") if isinstance(body, dict) else None
+        return _json(200, {"url": recipients.url})
 
     return app
 

@@ -54,6 +54,7 @@ class Sandbox:
         status_latency_ms: float = 0.0,
         status_rate_limit: float | None = None,
         seed: int | None = None,
+        replies_url: str | None = None,
         startup_timeout: float = 30.0,
     ) -> Sandbox:
         """Start ``cascade-sandbox`` on loopback (a free port unless ``port`` is given)."""
@@ -74,6 +75,8 @@ class Sandbox:
             args.append(f"--rate-limit={rate_limit}")
         if seed is not None:
             args.append(f"--seed={seed}")
+        if replies_url is not None:
+            args.append(f"--replies-url={replies_url}")
         log = Path(tempfile.mkstemp(prefix="cascade-sandbox-", suffix=".log")[1])
         with log.open("wb") as out:
             # The key goes in the environment, not the arguments: `ps` shows arguments.
@@ -154,6 +157,26 @@ class Sandbox:
         response = self._control.put(f"{self.url}/sandbox/faults", json=changes, timeout=10)
         response.raise_for_status()
         return response.json()  # type: ignore[no-any-return]
+
+    def reply(self, phone: str, text: str, **more: Any) -> str:
+        """A recipient answers: the sandbox forwards it to its replies URL as SMSBAT's
+        callback (``alpha_name``, ``id_uuid``, ``dt`` optional). Returns its ``idUuid``."""
+        body = {"phone": phone, "text": text, **more}
+        response = self._control.post(f"{self.url}/sandbox/replies", json=body, timeout=10)
+        response.raise_for_status()
+        return str(response.json()["idUuid"])
+
+    def replies(self) -> dict[str, Any]:
+        """Every callback made (``callbacks``, each with its ``attempts``) and how many are
+        still being sent (``pending``)."""
+        return self._get("/sandbox/replies")  # type: ignore[no-any-return]
+
+    def set_replies_url(self, url: str | None) -> None:
+        """Where replies are forwarded from now on."""
+        response = self._control.put(
+            f"{self.url}/sandbox/replies-url", json={"url": url}, timeout=10
+        )
+        response.raise_for_status()
 
     def clear(self) -> None:
         """Forget every accepted message and counter."""

@@ -22,14 +22,19 @@ class _ResettableProtocol(HttpToolsProtocol):
         self.scope["extensions"] = cast(Any, {TRANSPORT_KEY: self.transport})
 
 
-def serve(state: SandboxState, host: str = "127.0.0.1", port: int = 8765) -> None:
+def serve(
+    state: SandboxState,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    replies_url: str | None = None,
+) -> None:
     """Serve until interrupted, printing ``READY_LINE`` and the URL once listening."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_host, bound_port = sock.getsockname()[:2]
     config = uvicorn.Config(
-        create_app(state),
+        create_app(state, replies_url),
         http=_ResettableProtocol,
         log_level="warning",
         access_log=False,

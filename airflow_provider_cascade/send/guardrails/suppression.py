@@ -12,14 +12,12 @@ an opt-out the provider cannot read could be a person it would message.
 
 from __future__ import annotations
 
-from array import array
-from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from airflow_provider_cascade.exceptions import CascadeValidationError, Problem
+from airflow_provider_cascade.phones import PhoneSet, e164_digits
 from airflow_provider_cascade.privacy import mask_phone
 from airflow_provider_cascade.send.guardrails.base import (
     Batch,
@@ -32,87 +30,8 @@ from airflow_provider_cascade.suggestions import reject_unknown
 
 __all__ = ["PhoneSet", "Suppress", "Suppression", "e164_digits", "load_suppression"]
 
-_BUCKET_BITS = 16
-_MASK = (1 << _BUCKET_BITS) - 1
-#: Characters people and spreadsheets put inside numbers: dropped before reading them.
-_SEPARATORS = str.maketrans("", "", " -().\t/")
 #: An unreadable suppression list is reported by its first problems, then a count.
 _PROBLEMS_SHOWN = 20
-
-
-def e164_digits(value: Any) -> int | None:
-    """A phone number as the integer of its E.164 digits, or None when it is not one.
-
-    ``+380 50 123-45-67``, ``00380501234567``, ``380501234567`` and the integer
-    ``380501234567`` are the same number. A national number (``0501234567``) has no
-    country code, so it is not one: the country cannot be guessed safely.
-    """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, Decimal) and value == value.to_integral_value():
-        value = int(value)
-    if isinstance(value, int):
-        digits = str(value)
-    elif isinstance(value, str):
-        text = value.strip().translate(_SEPARATORS)
-        if text.startswith("+"):
-            digits = text[1:]
-        elif text.startswith("00"):
-            digits = text[2:]
-        else:
-            digits = text
-    else:
-        return None
-    if not (7 <= len(digits) <= 15 and digits.isascii() and digits.isdigit()):
-        return None
-    if digits[0] == "0":
-        return None
-    return int(digits)
-
-
-class PhoneSet:
-    """A set of E.164 numbers (as :func:`e164_digits` integers), compact in memory.
-
-    Add numbers, then :meth:`seal` it once; look-ups (``in``) need a sealed set.
-    """
-
-    def __init__(self, numbers: Iterable[int] = ()) -> None:
-        self._buckets: list[array[int]] = [array("q") for _ in range(_MASK + 1)]
-        self._sealed = False
-        self._size = 0
-        for number in numbers:
-            self.add(number)
-
-    def add(self, number: int) -> None:
-        if self._sealed:
-            raise RuntimeError("a sealed PhoneSet takes no more numbers")
-        self._buckets[number & _MASK].append(number)
-
-    def seal(self) -> PhoneSet:
-        """Sort each bucket and drop repeats (one bucket at a time: memory stays flat)."""
-        if not self._sealed:
-            buckets = self._buckets
-            for index, bucket in enumerate(buckets):
-                if bucket:
-                    buckets[index] = array("q", sorted(set(bucket)))
-            self._size = sum(map(len, buckets))
-            self._sealed = True
-        return self
-
-    def __contains__(self, number: object) -> bool:
-        if not isinstance(number, int):
-            return False
-        bucket = self._buckets[number & _MASK]
-        index = bisect_left(bucket, number)
-        return index < len(bucket) and bucket[index] == number
-
-    def __len__(self) -> int:
-        return self._size if self._sealed else sum(map(len, self._buckets))
-
-    @property
-    def nbytes(self) -> int:
-        """Memory held by the numbers themselves (the arrays' items)."""
-        return sum(bucket.buffer_info()[1] * bucket.itemsize for bucket in self._buckets)
 
 
 class Suppression:
@@ -127,6 +46,12 @@ class Suppression:
     :param phones: more numbers never to send to. Templated; its rendered form shows only
         how many there are.
     :param parameters: the query's parameters. Templated.
+    :param opt_outs: a ``cascade`` connection id whose recipients' opt-outs apply
+        (received as replies, kept in the provider's table ``cascade_opt_outs`` on its
+        ``replies_conn_id``): a number that replied STOP is left out of the message types
+        its opt-out covers (``opt_out_message_types``, default ``promo`` and
+        ``viber_survey``), and sent one-time codes and order confirmations as before.
+        A connection that stores opt-outs with its own statements is read with ``sql=``.
 
     Numbers are compared as E.164 (``+380 50 123 45 67``, ``00380501234567`` and
     ``380501234567`` are one number); one that cannot be read as international fails the
@@ -134,7 +59,7 @@ class Suppression:
     result's ``suppressed`` (its tracking id in ``suppressed_ids``) and is not written back.
     """
 
-    template_fields: Sequence[str] = ("sql", "phones", "parameters")
+    template_fields: Sequence[str] = ("sql", "phones", "parameters", "opt_outs")
 
     def __init__(
         self,
@@ -143,12 +68,14 @@ class Suppression:
         conn_id: str | None = None,
         phones: Sequence[str | int] | str | None = None,
         parameters: Any = None,
+        opt_outs: str | None = None,
         **unknown: Any,
     ) -> None:
         reject_unknown(type(self), unknown)
-        if sql is None and phones is None:
-            raise ValueError("Suppression needs sql= (with conn_id=) or phones=")
+        if sql is None and phones is None and opt_outs is None:
+            raise ValueError("Suppression needs sql= (with conn_id=), phones= or opt_outs=")
         self.sql = sql
+        self.opt_outs = opt_outs
         self.conn_id = conn_id
         self.phones = phones
         self.parameters = parameters
@@ -156,7 +83,8 @@ class Suppression:
     def __repr__(self) -> str:
         return (
             f"Suppression(sql={self.sql!r}, conn_id={self.conn_id!r}, "
-            f"phones={_counted(self.phones)}, parameters={self.parameters!r})"
+            f"phones={_counted(self.phones)}, parameters={self.parameters!r}, "
+            f"opt_outs={self.opt_outs!r})"
         )
 
     def serialize(self) -> dict[str, Any]:
@@ -166,6 +94,7 @@ class Suppression:
             "conn_id": self.conn_id,
             "phones": _counted(self.phones),
             "parameters": self.parameters,
+            "opt_outs": self.opt_outs,
         }
 
     def step(self, default_conn_id: str | None, log: Log) -> Suppress:
@@ -183,7 +112,19 @@ class Suppression:
             parameters=self.parameters,
         )
         log.info("Suppressing %d number(s)", len(numbers))
-        return Suppress(numbers)
+        by_type: dict[str, PhoneSet] = {}
+        if self.opt_outs is not None:
+            from airflow_provider_cascade.replies.opt_outs import load_opt_outs
+
+            by_type = load_opt_outs(self.opt_outs)
+            for kind, opted_out in by_type.items():
+                log.info(
+                    "Leaving out %d number(s) opted out of %s on %r",
+                    len(opted_out),
+                    kind,
+                    self.opt_outs,
+                )
+        return Suppress(numbers, by_type)
 
 
 def _counted(phones: Any) -> str | None:
@@ -203,16 +144,20 @@ class Suppress(Guardrail):
     name = "suppression"
     labels: ClassVar[dict[str, str]] = {"suppressed": "suppressed"}
 
-    def __init__(self, numbers: PhoneSet) -> None:
+    def __init__(self, numbers: PhoneSet, by_type: dict[str, PhoneSet] | None = None) -> None:
         self.numbers = numbers
+        #: Numbers left out of one message type only (opt-outs), by the type's value.
+        self.by_type = by_type or {}
         self._count = 0
 
     def screen(self, batch: Batch, now: datetime) -> Screened:
-        numbers = self.numbers
+        numbers, by_type = self.numbers, self.by_type
         kept = Batch([], [])
         screened = Screened(kept)
         for message, key in zip(batch.messages, batch.keys, strict=True):
-            if int(message.to_phone[1:]) in numbers:
+            number = int(message.to_phone[1:])
+            opted_out = by_type.get(message.message_type.value) if by_type else None
+            if number in numbers or (opted_out is not None and number in opted_out):
                 screened.left_out.append(left_out(message.tracking_id, suppressed=True))
                 continue
             kept.messages.append(message)
