@@ -6,6 +6,7 @@ import importlib.util
 import json
 import sqlite3
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def outbox_db(tmp_path, monkeypatch) -> Path:
     return path
 
 
-def test_the_eleven_examples_are_there():
+def test_the_examples_are_there():
     assert EXAMPLES == [
         "campaign_asset_consumer",
         "campaign_asset_producer",
@@ -51,6 +52,7 @@ def test_the_eleven_examples_are_there():
         "large_campaign_mapped",
         "order_confirmations",
         "otp_flashcall",
+        "replies_to_optouts",
         "scheduled_promo",
         "send_and_track",
         "sql_campaign_outbox",
@@ -129,6 +131,44 @@ def test_mapped_campaign_sends_every_audience_row_exactly_once(sandbox, outbox_d
         assert db.execute("SELECT COUNT(*) FROM audience WHERE message_id IS NULL").fetchone() == (
             0,
         )
+
+
+def test_a_stop_sent_back_keeps_the_next_campaign_from_that_number_only(
+    sandbox, outbox_db, tmp_path, monkeypatch
+):
+    """The whole loop: a promo goes out, a recipient answers STOP through SMSBAT's callback
+    (the sandbox's) to the provider's receiver, and the next run leaves that number out of
+    the promo while its order update still goes."""
+    from tests.replies.receiver_process import standalone_receiver
+
+    token = "loop-token-5e2d9a"
+    sandbox.set_env(replies_token=token, replies_conn_id="cascade_outbox_db")
+    dag = load("replies_to_optouts")
+    first, _ = run(dag)
+    assert first.state == DagRunState.SUCCESS
+    assert xcom(first, "promo")["sent"] == 5
+    with standalone_receiver(tmp_path) as receiver:
+        sandbox.set_replies_url(receiver.callback_url("cascade_default", token))
+        try:
+            sandbox.reply("+380930000003", "Stop")
+            sandbox.reply("+380930000004", "Thanks, see you")
+            deadline = time.monotonic() + 30
+            while sandbox.replies()["pending"] and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            sandbox.set_replies_url(None)
+    callbacks = sandbox.replies()["callbacks"][-2:]
+    assert [c["delivered"] for c in callbacks] == [True, True]
+    sandbox.clear()
+    second, _ = run(dag)
+    assert second.state == DagRunState.SUCCESS, second.state
+    promo = xcom(second, "promo")
+    assert (promo["sent"], promo["suppressed"]) == (4, 1)
+    sent = sorted(m["to_phone"] for m in sandbox.messages() if m["message_type"] == "promo")
+    assert "+380930000003" not in sent and len(sent) == 4
+    assert xcom(second, "order_update")["sent"] == 1  # a STOP does not stop order updates
+    with sqlite3.connect(outbox_db) as db:
+        assert db.execute("SELECT COUNT(*) FROM cascade_replies").fetchone() == (2,)
 
 
 def test_failure_alert_pages_when_the_task_fails(sandbox, outbox_db):
