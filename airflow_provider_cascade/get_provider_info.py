@@ -145,7 +145,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["airflow_provider_cascade.triggers.cascade"],
+                "python-modules": [
+                    "airflow_provider_cascade.triggers.cascade",
+                    "airflow_provider_cascade.triggers.replies",
+                ],
             }
         ],
         "hooks": [

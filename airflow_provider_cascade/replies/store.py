@@ -9,7 +9,8 @@ failure rolls back and answers ``503`` so that SMSBAT sends it again.
 The provider's own tables (SQLite, PostgreSQL, MySQL/MariaDB; created when first needed):
 
 - ``cascade_replies``: ``reply_id`` (the key), ``cascade_conn_id``, ``phone`` (E.164),
-  ``alpha_name``, ``text``, ``received_at``, ``stored_at``;
+  ``alpha_name``, ``text``, ``received_at``, ``stored_at``, ``announced_at`` (when the
+  replies asset got an event for it: :mod:`~airflow_provider_cascade.replies.announce`);
 - ``cascade_opt_outs``: one row per ``(cascade_conn_id, phone, message_type)`` with
   ``opted_out`` (1 or 0), ``changed_at`` (the reply's ``dt``) and ``reply_id``. A keyword
   changes the row only when it is newer than what set it: a STOP that arrives after a
@@ -85,7 +86,8 @@ def _tables(dialect: Dialect) -> list[str]:
         " alpha_name VARCHAR(64) NOT NULL,"
         f" text {text} NOT NULL,"
         f" received_at {time} NOT NULL,"
-        f" stored_at {time} NOT NULL DEFAULT {_NOW[dialect]}"
+        f" stored_at {time} NOT NULL DEFAULT {_NOW[dialect]},"
+        f" announced_at {time} NULL"
         f"){end}",
         "CREATE INDEX IF NOT EXISTS cascade_replies_phone ON cascade_replies (phone)",
         "CREATE INDEX IF NOT EXISTS cascade_replies_received_at ON cascade_replies (received_at)",
