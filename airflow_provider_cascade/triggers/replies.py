@@ -14,7 +14,7 @@ from airflow.triggers.base import TriggerEvent
 try:
     from airflow.triggers.base import BaseEventTrigger
 except ImportError:  # Airflow 2.11: no asset watchers; the module still imports
-    from airflow.triggers.base import BaseTrigger as BaseEventTrigger
+    from airflow.triggers.base import BaseTrigger as BaseEventTrigger  # type: ignore[assignment]
 
 from airflow_provider_cascade.replies.announce import mark_announced, pending_replies
 

@@ -45,6 +45,7 @@ def outbox_db(tmp_path, monkeypatch) -> Path:
 
 def test_the_examples_are_there():
     assert EXAMPLES == [
+        "answer_replies",
         "campaign_asset_consumer",
         "campaign_asset_producer",
         "failure_alerts",
@@ -169,6 +170,40 @@ def test_a_stop_sent_back_keeps_the_next_campaign_from_that_number_only(
     assert xcom(second, "order_update")["sent"] == 1  # a STOP does not stop order updates
     with sqlite3.connect(outbox_db) as db:
         assert db.execute("SELECT COUNT(*) FROM cascade_replies").fetchone() == (2,)
+
+
+def test_answer_replies_pages_support_once_per_help_and_forgets_old_replies(
+    sandbox, outbox_db, tmp_path
+):
+    from airflow_provider_cascade.replies.retention import erase_number
+    from tests.replies.receiver_process import standalone_receiver
+
+    token = "answer-token-3c1b"
+    sandbox.set_env(replies_token=token, replies_conn_id="cascade_outbox_db")
+    old = "2020-01-01T00:00:00Z"
+    with standalone_receiver(tmp_path) as receiver:
+        for phone, text, dt in [
+            ("380931110001", " Help! ", "2026-12-04T10:00:00Z"),
+            ("380931110002", "thanks", "2026-12-04T10:01:00Z"),
+            ("380931110003", "допомога", old),
+        ]:
+            body = {"idUuid": f"id-{phone}", "alphaName": "Bot", "phoneNumber": phone}
+            answer = receiver.post("cascade_default", {**body, "text": text, "dt": dt}, token)
+            assert answer.status_code == 200
+    dag = load("answer_replies")
+    first, _ = run(dag)
+    assert first.state == DagRunState.SUCCESS
+    assert xcom(first, "page_support_for_help") == 2
+    assert xcom(first, "forget_old_replies") == 1  # the reply from 2020
+    pages = [m for m in sandbox.messages() if m["to_phone"] == "+380501110001"]
+    assert len(pages) == 2
+    assert all("380931110001" not in m["text"] for m in pages)
+    second, _ = run(dag)
+    assert xcom(second, "page_support_for_help") == 0  # each reply paged once
+    erased = erase_number("cascade_default", "+380 93 111 0001")
+    assert (erased.replies, erased.opt_outs) == (1, 0)
+    with sqlite3.connect(outbox_db) as db:
+        assert db.execute("SELECT COUNT(*) FROM cascade_replies").fetchone() == (1,)
 
 
 def test_failure_alert_pages_when_the_task_fails(sandbox, outbox_db):
