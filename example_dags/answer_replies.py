@@ -32,7 +32,7 @@ HELP_WORDS = {"help", "допомога", "помощь"}
 KEEP_DAYS = 90
 
 if AIRFLOW_V_3_0_PLUS:
-    from airflow_provider_cascade.replies.asset import replies_asset
+    from airflow_provider_cascade.assets.replies import replies_asset
 
     SCHEDULE: Any = [replies_asset("cascade_default")]
 else:

@@ -1,6 +1,6 @@
 """``CascadeRepliesTrigger``: gives the replies asset an event when replies are stored
 (Airflow 3.0+, as an ``AssetWatcher``'s trigger; see
-:func:`~airflow_provider_cascade.replies.asset.replies_asset`)."""
+:func:`~airflow_provider_cascade.assets.replies.replies_asset`)."""
 
 from __future__ import annotations
 

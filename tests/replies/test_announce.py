@@ -19,6 +19,8 @@ from airflow_provider_cascade.replies.settings import ReplySettings
 from airflow_provider_cascade.replies.store import ReplyStore
 from airflow_provider_cascade.triggers.replies import CascadeRepliesTrigger
 
+watcher = pytest.mark.compat("replies_asset")
+
 SETTINGS = ReplySettings(
     cascade_conn_id="shop",
     tokens=("t-1",),
@@ -77,6 +79,7 @@ async def events(trigger: CascadeRepliesTrigger, wanted: int, seconds: float) ->
     return found
 
 
+@watcher
 def test_one_event_for_what_is_new_with_counts_only(store):
     trigger = CascadeRepliesTrigger("shop", poll_interval=0.05)
     assert asyncio.run(events(trigger, 1, 0.5)) == []  # no table yet: nothing, no error
@@ -90,6 +93,7 @@ def test_one_event_for_what_is_new_with_counts_only(store):
     assert [e["replies"] for e in asyncio.run(events(trigger, 2, 1.0))] == [2]
 
 
+@watcher
 def test_replies_not_marked_before_the_triggerer_died_are_announced_again(store):
     save(store, 4)
     trigger = CascadeRepliesTrigger("shop", poll_interval=0.05)
@@ -105,7 +109,16 @@ def test_replies_not_marked_before_the_triggerer_died_are_announced_again(store)
     assert [e["replies"] for e in again] == [4]
 
 
+@watcher
 def test_it_serializes_to_what_builds_it_again():
     classpath, kwargs = CascadeRepliesTrigger("shop", poll_interval=7).serialize()
     assert classpath == "airflow_provider_cascade.triggers.replies.CascadeRepliesTrigger"
     assert kwargs == {"cascade_conn_id": "shop", "poll_interval": 7}
+
+
+@pytest.mark.compat("replies_asset", supported=False)
+def test_without_asset_watchers_the_replies_asset_says_what_to_do_instead():
+    from airflow_provider_cascade.assets.replies import replies_asset
+
+    with pytest.raises(RuntimeError, match=r"needs Airflow 3\.0"):
+        replies_asset("shop")

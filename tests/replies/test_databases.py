@@ -15,7 +15,7 @@ from airflow_provider_cascade.replies.opt_outs import load_opt_outs
 from tests.integration.databases.test_databases import _database, _hook
 from tests.replies.receiver_process import Receiver, standalone_receiver
 
-pytestmark = [pytest.mark.integration, pytest.mark.compat("sql")]
+pytestmark = [pytest.mark.integration, pytest.mark.compat("replies")]
 
 TOKEN = "db-token-8a7b6c5d"
 

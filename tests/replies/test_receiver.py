@@ -16,7 +16,7 @@ import pytest
 
 from tests.replies.receiver_process import Receiver, standalone_receiver
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.compat("replies")]
 
 TOKEN = "rcv-7f3a9c2e41d8b6"
 OLD_TOKEN = "rcv-0b1c2d3e4f5a6b"

@@ -3,7 +3,7 @@ connection's replies are stored, whichever receiver stored them (Airflow 3.0+).
 
 ::
 
-    from airflow_provider_cascade.replies.asset import replies_asset
+    from airflow_provider_cascade.assets.replies import replies_asset
 
     @dag(schedule=[replies_asset("cascade_default")])
     def answer_replies(): ...
