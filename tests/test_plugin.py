@@ -8,6 +8,7 @@ import pytest
 
 from airflow_provider_cascade.get_provider_info import get_provider_info
 from airflow_provider_cascade.plugins.cascade import CascadePlugin
+from airflow_provider_cascade.version_compat import AIRFLOW_V_3_0_PLUS
 
 
 def test_the_plugin_is_declared_as_airflow_expects():
@@ -27,5 +28,20 @@ def test_it_adds_a_tab_to_task_instances_and_runs():
 
 
 @pytest.mark.compat("ui", supported=False)
-def test_before_airflow_3_1_the_plugin_is_empty():
-    assert CascadePlugin.external_views == [] and CascadePlugin.fastapi_apps == []
+def test_before_airflow_3_1_the_plugin_has_no_views_only_the_replies_receiver_from_3_0():
+    assert CascadePlugin.external_views == []
+    if not AIRFLOW_V_3_0_PLUS:  # Airflow 2.11: no plugin apps; cascade-replies runs alone
+        assert CascadePlugin.fastapi_apps == []
+        return
+    [mounted] = CascadePlugin.fastapi_apps
+    assert mounted["url_prefix"] == "/cascade"
+    paths = {route.path for route in mounted["app"].routes}
+    assert paths == {"/replies/{conn_id}"}  # no docs, no schema, nothing else
+
+
+@pytest.mark.compat("ui")
+def test_the_views_app_serves_the_replies_receiver_and_no_open_docs():
+    [mounted] = CascadePlugin.fastapi_apps
+    paths = {route.path for route in mounted["app"].routes}
+    assert "/replies/{conn_id}" in paths
+    assert not paths & {"/docs", "/redoc", "/openapi.json"}
