@@ -33,6 +33,16 @@ DATA_CONN = {
     "schema": DATABASE,
 }
 SANDBOX_ARGS = "--rate-limit 40 --delivery-seconds 1"
+#: The sandbox's API key (the harness's default is a random one).
+SANDBOX_KEY = "cluster-sandbox-key-6d1f"
+#: The token in the reply callback URL of the ``cascade_replies`` connection.
+REPLIES_TOKEN = "cluster-replies-token-93b2e7"
+REPLIES_CONN = {
+    "conn_type": "cascade",
+    "host": "http://127.0.0.1:28765",
+    "password": SANDBOX_KEY,
+    "extra": {"replies_token": REPLIES_TOKEN, "replies_conn_id": "cascade_cluster_pg"},
+}
 
 
 def _answers(port: int) -> bool:
@@ -145,6 +155,8 @@ def cluster() -> Iterator[Cluster]:
         "CASCADE_CLUSTER_DAGS": str(DAGS),
         "CASCADE_SANDBOX_ARGS": SANDBOX_ARGS,
         "AIRFLOW_CONN_CASCADE_CLUSTER_PG": json.dumps(DATA_CONN),
+        "AIRFLOW_CONN_CASCADE_REPLIES": json.dumps(REPLIES_CONN),
+        "CASCADE_SANDBOX_API_KEY": SANDBOX_KEY,
     }
     # The tests' own Airflow settings (a private SQLite home) are not the deployment's.
     for name in [n for n in env if n.startswith("AIRFLOW__") or n == "AIRFLOW_HOME"]:

@@ -1,7 +1,9 @@
 """The DAGs tests/cluster runs on the real deployment (scripts/cluster.sh, Celery workers).
 
 Connections come from the harness: ``cascade_default`` (its sandbox) and
-``cascade_cluster_pg`` (PostgreSQL, set by the tests and passed to every process).
+``cascade_cluster_pg`` (PostgreSQL, set by the tests and passed to every process), and
+``cascade_replies`` (the sandbox again, with a replies token; replies stored on
+``cascade_cluster_pg``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import pendulum
 from airflow.providers.common.compat.sdk import Asset, dag, task
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
+from airflow_provider_cascade.assets.replies import replies_asset
 from airflow_provider_cascade.notifications.cascade import CascadeNotifier
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
+from airflow_provider_cascade.send import CascadeGuardrails, Suppression
 from airflow_provider_cascade.send.options import CascadeRequests, CascadeResults
 from airflow_provider_cascade.sensors.cascade import CascadeDeliverySensor
 
@@ -218,6 +222,41 @@ def cluster_asset_consumer() -> None:
     follow_up()
 
 
+#: The connection whose recipients' replies the API server receives.
+REPLIES = "cascade_replies"
+#: The promo's audience: +38093555000{n}.
+REPLIES_AUDIENCE = [f"+38093555{n:04d}" for n in range(1, 6)]
+
+
+@dag(schedule=None, start_date=START, catchup=False)
+def cluster_replies_promo() -> None:
+    """A promo that leaves out whoever replied STOP on ``cascade_replies``."""
+    CascadeSendOperator(
+        task_id="promo",
+        messages=[
+            {"tracking_id": f"spring-{{{{ ts_nodash }}}}-{n}", "to_phone": phone, "text": "Sale"}
+            for n, phone in enumerate(REPLIES_AUDIENCE, start=1)
+        ],
+        cascade_conn_id=REPLIES,
+        from_name="Shop",
+        message_type="promo",
+        guardrails=CascadeGuardrails(suppress=Suppression(opt_outs=REPLIES)),
+    )
+
+
+@dag(schedule=[replies_asset(REPLIES, poll_interval=1)], start_date=START, catchup=False)
+def cluster_on_replies() -> None:
+    """Started by the replies asset's watcher; returns what its events said."""
+
+    @task
+    def received(triggering_asset_events: Any = None) -> list[dict[str, Any]]:
+        return [dict(e.extra) for events in triggering_asset_events.values() for e in events]
+
+    received()
+
+
+cluster_replies_promo()
+cluster_on_replies()
 cluster_asset_producer()
 cluster_asset_consumer()
 cluster_mapped_campaign()

@@ -1,0 +1,184 @@
+"""Recipients' replies on the real deployment: the receiver in the Airflow API server,
+stored on PostgreSQL, the replies asset's watcher in the real triggerer starting a DAG
+through the real scheduler, STOPs honoured by the next send; bad input, load, and what
+reaches any process's log."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import threading
+import time
+import uuid
+from typing import Any
+
+import pytest
+import requests
+
+from tests.cluster.conftest import REPLIES_TOKEN, REPO, Cluster
+
+pytestmark = [pytest.mark.integration, pytest.mark.compat("cluster")]
+
+API = "http://127.0.0.1:28080"
+RECEIVER = f"{API}/cascade/replies/cascade_replies"
+#: Texts the log scan looks for: none may appear in any process's log.
+SECRET_TEXT = "my order 7731 never came, call me"
+LOAD_PREFIX = "38094"  # the load test's numbers: 38094 and seven digits
+
+
+def _post(body: object, token: str | None = REPLIES_TOKEN, **kwargs: Any) -> requests.Response:
+    params = {} if token is None else {"token": token}
+    return requests.post(RECEIVER, params=params, json=body, timeout=30, **kwargs)
+
+
+def _callback(phone: str, text: str, **fields: str) -> dict[str, str]:
+    return {
+        "idUuid": str(uuid.uuid4()),
+        "alphaName": "ShopBot",
+        "phoneNumber": phone,
+        "text": text,
+        "dt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        **fields,
+    }
+
+
+def _stored(cluster: Cluster, where: str, parameters: tuple[Any, ...] = ()) -> int:
+    return int(cluster.sql(f"SELECT COUNT(*) FROM cascade_replies WHERE {where}", parameters)[0][0])
+
+
+def _runs(cluster: Cluster, dag_id: str) -> list[tuple[str, str]]:
+    rows = cluster.sql("SELECT run_id, state FROM dag_run WHERE dag_id = %s ORDER BY id", (dag_id,))
+    return [(str(run), str(state)) for run, state in rows]
+
+
+def test_a_stop_through_the_api_server_reaches_the_next_send_and_starts_the_replies_dag(
+    cluster,
+):
+    sandbox = cluster.sandbox
+    sandbox.clear()
+    sandbox.set_faults(error_rate=0.0, script=[], rate_limit=None)
+    first = cluster.trigger("cluster_replies_promo")
+    assert cluster.wait("cluster_replies_promo", first) == "success"
+    assert cluster.xcom("cluster_replies_promo", first, "promo")["sent"] == 5
+    before = len(_runs(cluster, "cluster_on_replies"))
+
+    sandbox.set_replies_url(f"{RECEIVER}?token={REPLIES_TOKEN}")
+    try:
+        reply_id = sandbox.reply("+380935550003", "STOP")
+        deadline = time.monotonic() + 60
+        while sandbox.replies()["pending"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        sandbox.set_replies_url(None)
+    [made] = [c for c in sandbox.replies()["callbacks"] if c["idUuid"] == reply_id]
+    assert made["delivered"], made["attempts"]
+    assert _stored(cluster, "reply_id = %s", (reply_id,)) == 1
+
+    # The watcher (triggerer) gives the asset an event; the scheduler starts the DAG.
+    deadline = time.monotonic() + 120
+    runs: list[tuple[str, str]] = []
+    while time.monotonic() < deadline:
+        runs = _runs(cluster, "cluster_on_replies")[before:]
+        if runs and runs[-1][1] in ("success", "failed"):
+            break
+        time.sleep(2)
+    assert runs and runs[-1][1] == "success", runs
+    extras = [e for run, _ in runs for e in cluster.xcom("cluster_on_replies", run, "received")]
+    assert sum(e["replies"] for e in extras) >= 1
+    assert all(set(e) >= {"cascade_conn_id", "replies"} for e in extras)
+    assert "380935550003" not in str(extras) and "STOP" not in str(extras)
+
+    sandbox.clear()
+    second = cluster.trigger("cluster_replies_promo")
+    assert cluster.wait("cluster_replies_promo", second) == "success"
+    result = cluster.xcom("cluster_replies_promo", second, "promo")
+    assert (result["sent"], result["suppressed"]) == (4, 1)
+    assert "+380935550003" not in {m["to_phone"] for m in sandbox.messages()}
+
+
+@pytest.mark.parametrize(
+    ("token", "conn_id"),
+    [("wrong-token", "cascade_replies"), (None, "cascade_replies"), (REPLIES_TOKEN, "nobody")],
+)
+def test_the_api_server_answers_404_to_a_wrong_token_or_connection(cluster, token, conn_id):
+    body = _callback("380935551111", "hello")
+    params = {} if token is None else {"token": token}
+    answer = requests.post(f"{API}/cascade/replies/{conn_id}", params=params, json=body, timeout=30)
+    assert answer.status_code == 404
+    assert _stored(cluster, "reply_id = %s", (body["idUuid"],)) == 0
+
+
+def test_the_api_server_refuses_bad_bodies_and_stores_repeats_once(cluster):
+    assert _post(_callback("380935552222", "x" * 70_000)).status_code == 413
+    bad = _post(_callback("0935552222", SECRET_TEXT))
+    assert bad.status_code == 422
+    assert "reply.phoneNumber '0935**2222'" in bad.json()["detail"]
+    repeated = _callback("380935553333", "'); DROP TABLE cascade_replies; --")
+    answers = [_post(repeated).json() for _ in range(5)]
+    assert answers[0] == {"stored": 1, "repeated": 0}
+    assert answers[1:] == [{"stored": 0, "repeated": 1}] * 4
+    assert _stored(cluster, "reply_id = %s", (repeated["idUuid"],)) == 1
+    [(text,)] = cluster.sql(
+        "SELECT text FROM cascade_replies WHERE reply_id = %s", (repeated["idUuid"],)
+    )
+    assert text == repeated["text"]
+    assert _post(_callback("380935554444", SECRET_TEXT)).status_code == 200
+
+
+def test_2000_callbacks_at_200_a_second_from_20_clients_are_each_stored_once(cluster):
+    clients, per_client, rate = 20, 100, 200.0
+    bodies = [
+        _callback(f"{LOAD_PREFIX}{n:07d}", f"load reply {n}") for n in range(clients * per_client)
+    ]
+    latencies: list[float] = []
+    failures: list[int] = []
+    started = time.monotonic()
+
+    def client(number: int) -> None:
+        session = requests.Session()
+        for k, body in enumerate(bodies[number::clients]):
+            # Each client's share of 200/s: one every 0.1 s, staggered.
+            due = started + (k * clients + number) / rate
+            time.sleep(max(0.0, due - time.monotonic()))
+            sent = time.monotonic()
+            answer = session.post(RECEIVER, params={"token": REPLIES_TOKEN}, json=body, timeout=30)
+            latencies.append(time.monotonic() - sent)
+            if answer.status_code != 200:
+                failures.append(answer.status_code)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    assert failures == []
+    [(rows, distinct)] = cluster.sql(
+        "SELECT COUNT(*), COUNT(DISTINCT reply_id) FROM cascade_replies WHERE phone LIKE %s",
+        (f"+{LOAD_PREFIX}%",),
+    )
+    assert (rows, distinct) == (2_000, 2_000)
+    p50 = statistics.median(latencies)
+    p99 = statistics.quantiles(latencies, n=100)[98]
+    print(
+        f"\n2,000 callbacks, 20 clients, {2_000 / elapsed:.0f}/s offered: 0 lost, 0 repeated;"
+        f" answer time p50 {p50 * 1e3:.0f} ms, p99 {p99 * 1e3:.0f} ms"
+    )
+
+
+def test_no_process_logs_the_token_a_full_number_or_a_reply_text(cluster):
+    """Run after the tests above (file order): every log of the deployment, the API
+    server's access log and the task logs included."""
+    logs = [
+        *(REPO / ".cluster" / "logs").glob("*.log"),
+        *(REPO / ".cluster" / "home" / "logs").rglob("*"),
+    ]
+    texts = {path: path.read_text(errors="replace") for path in logs if path.is_file()}
+    assert any("/cascade/replies/cascade_replies" in text for text in texts.values())
+    full_number = re.compile(r"(?<!\d)(?:\+?380935\d{6}|\+?" + LOAD_PREFIX + r"\d{7})(?!\d)")
+    for path, text in texts.items():
+        assert REPLIES_TOKEN not in text, path
+        assert SECRET_TEXT not in text, path
+        assert "load reply" not in text, path
+        found = full_number.search(text)
+        assert found is None, (path, found.group() if found else None)
