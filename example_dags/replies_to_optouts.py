@@ -50,9 +50,10 @@ def replies_to_optouts() -> None:
 
     promo = CascadeSendOperator(
         task_id="promo",
-        # One tracking id per customer and week: a retry of this run never re-sends.
+        # One tracking id per customer and run (a retry of this run never re-sends); the
+        # run id, since a manual run on Airflow 3 has no logical date.
         sql=(
-            "SELECT 'promo-{{ ds_nodash }}-' || id AS id, phone AS to_phone,"
+            "SELECT 'promo-{{ run_id | replace('+', '.') }}-' || id AS id, phone AS to_phone,"
             " 'Spring sale: -20% this week. Reply STOP to opt out.' AS text"
             " FROM spring_customers ORDER BY id"
         ),
@@ -65,7 +66,7 @@ def replies_to_optouts() -> None:
         task_id="order_update",
         messages=[
             {
-                "tracking_id": "order-{{ ds_nodash }}-2",
+                "tracking_id": "order-{{ run_id | replace('+', '.') }}-2",
                 "to_phone": "+380930000002",
                 "text": "Your order 2 has shipped.",
             }

@@ -229,6 +229,8 @@ up() {
     down  # whatever an earlier `up` left
     ensure_services
     ensure_installed
+    # A fresh deployment's logs only: the earlier one's would muddle a log scan.
+    rm -rf "$CLUSTER/logs" "$CLUSTER/home/logs"
     mkdir -p "$CLUSTER/logs" "$CLUSTER/pids" "$CLUSTER/home"
     write_env
     load_env

@@ -27,8 +27,9 @@ def replies_uri(cascade_conn_id: str) -> str:
 def replies_asset(cascade_conn_id: str = "cascade_default", *, poll_interval: float = 5.0) -> Any:
     """The asset that gets an event when ``cascade_conn_id``'s replies are stored, watched
     by :class:`~airflow_provider_cascade.triggers.replies.CascadeRepliesTrigger` in the
-    triggerer. Its events' ``extra``: ``cascade_conn_id``, ``replies`` (how many),
-    ``first_received_at``, ``last_received_at``; never a phone or a text.
+    triggerer. Airflow gives each event the ``extra`` ``{"from_trigger": true, "payload":
+    {...}}``; the payload holds ``cascade_conn_id``, ``replies`` (how many),
+    ``first_received_at`` and ``last_received_at``, never a phone or a text.
 
     :raises RuntimeError: on Airflow before 3.0 (no asset watchers).
     """

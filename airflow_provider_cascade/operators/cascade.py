@@ -314,7 +314,7 @@ class CascadeSendOperator(BaseOperator):
         from airflow_provider_cascade.send.sources import ListSource, SqlSource, as_message_list
 
         if self.messages is not None:
-            yield ListSource(as_message_list(self.messages.value)), None
+            yield ListSource(as_message_list(self.messages.current)), None
             return
         assert self.sql is not None and self.sql_conn_id is not None
         with SqlSource(self.sql_conn_id, self.sql, self.parameters) as source:

@@ -10,7 +10,7 @@ from typing import Any
 
 from airflow_provider_cascade.privacy import mask_phone
 
-__all__ = ["Messages", "masked_preview"]
+__all__ = ["Messages", "Unrendered", "masked_preview"]
 
 #: Fields a preview shows as they are (neither personal nor bulky); to_phone is masked, the
 #: text and survey options shown by their size, any other key counted.
@@ -20,19 +20,47 @@ _PREVIEW_KEPT = frozenset({"tracking_id", "from_name", "message_type", "ttl", "s
 class Messages:
     """The ``messages`` argument as the operator holds it: rendered in place by Airflow
     (its ``value`` is its one template field: a list, a JSON text, an upstream task's
-    output), and shown (Rendered Templates, logs) only as :func:`masked_preview`."""
+    output), and shown (Rendered Templates, logs) only as :func:`masked_preview`.
+
+    Until rendered, ``value`` is an :class:`Unrendered` that Airflow calls to render it: if
+    a template in a message fails, Airflow logs the field's value, and that value then shows
+    itself masked (a plain list would be logged with every phone in full)."""
 
     template_fields: Sequence[str] = ("value",)
 
     def __init__(self, value: Any) -> None:
-        self.value = value
+        self.value: Any = value if isinstance(value, Unrendered) else Unrendered(value)
+
+    @property
+    def current(self) -> Any:
+        """The messages as they are now: rendered, or as given when nothing rendered them."""
+        return self.value.raw if isinstance(self.value, Unrendered) else self.value
 
     def serialize(self) -> Any:
         """Its rendered form: phones masked, texts by their size."""
-        return masked_preview(self.value)
+        return masked_preview(self.current)
 
     def __repr__(self) -> str:
         return json.dumps(self.serialize(), ensure_ascii=False, default=str)
+
+
+class Unrendered:
+    """Messages as given, rendered when Airflow calls this (a callable template field is
+    called with the context and the Jinja environment), by the task's own renderer: Jinja
+    strings, nested lists and dicts, an upstream task's output. Its ``repr`` is masked.
+    ``raw`` is declared a template field so that Airflow finds an upstream task's output in
+    it (the task's dependency); Airflow calls this object rather than rendering ``raw``."""
+
+    template_fields: Sequence[str] = ("raw",)
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def __call__(self, context: Any, jinja_env: Any = None) -> Any:
+        return context["task"].render_template(self.raw, context, jinja_env)
+
+    def __repr__(self) -> str:
+        return json.dumps(masked_preview(self.raw), ensure_ascii=False, default=str)
 
 
 def masked_preview(messages: Any, limit: int = 20) -> Any:

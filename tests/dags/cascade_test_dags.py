@@ -98,6 +98,18 @@ with DAG("cascade_misnamed_keys", schedule=None, start_date=START) as misnamed_k
     )
 
 
+with DAG("cascade_broken_template", schedule=None, start_date=START) as broken_template:
+    # A template that fails to render: Airflow logs the field's value; it must show no phone.
+    CascadeSendOperator(
+        task_id="send",
+        messages=[
+            {"tracking_id": "b-1", "to_phone": "+380501234571", "text": "Hi {{ customer.name }}"}
+        ],
+        from_name="Shop",
+        message_type="transaction",
+    )
+
+
 def _outbox_send(dag_id: str, **send_kwargs: Any) -> DAG:
     """A promo send from the SQLite outbox (connection cascade_test_sqlite)."""
     with DAG(dag_id, schedule=None, start_date=START) as dag:

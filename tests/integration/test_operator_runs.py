@@ -96,6 +96,16 @@ def test_misnamed_keys_and_suppressed_numbers_are_counted_in_the_rendered_fields
     assert "Order 1 confirmed" not in json.dumps(rendered)
 
 
+@pytest.mark.compat("masking")
+def test_a_message_template_that_fails_to_render_is_logged_without_its_phone(sandbox, logs):
+    dag_run, _ = run(dags.broken_template)
+    assert dag_run.state == DagRunState.FAILED and sandbox.stats()["requests"] == 0
+    text = logs()
+    assert "customer" in text  # Airflow said which template failed ...
+    assert "+380501234571" not in text  # ... and showed the messages masked
+    assert "Hi {{ customer.name }}" not in text
+
+
 def test_a_list_pulled_through_a_string_template_is_parsed(sandbox):
     dag_run, _ = run(dags.json_string_send)
     assert dag_run.state == DagRunState.SUCCESS

@@ -234,7 +234,12 @@ def cluster_replies_promo() -> None:
     CascadeSendOperator(
         task_id="promo",
         messages=[
-            {"tracking_id": f"spring-{{{{ ts_nodash }}}}-{n}", "to_phone": phone, "text": "Sale"}
+            # A manual run has no logical date on Airflow 3: the run id names the run.
+            {
+                "tracking_id": f"spring-{{{{ run_id | replace('+', '.') }}}}-{n}",
+                "to_phone": phone,
+                "text": "Sale",
+            }
             for n, phone in enumerate(REPLIES_AUDIENCE, start=1)
         ],
         cascade_conn_id=REPLIES,
