@@ -57,7 +57,19 @@ class Unrendered:
         self.raw = raw
 
     def __call__(self, context: Any, jinja_env: Any = None) -> Any:
-        return context["task"].render_template(self.raw, context, jinja_env)
+        """The messages rendered.
+
+        :raises CascadeValidationError: a template failed, naming the message (its tracking
+            id, else its position) and Jinja's reason; raised without the original
+            exception, whose traceback would show the messages in its frames' variables.
+        """
+        render = context["task"].render_template
+        if not isinstance(self.raw, list):
+            return _rendered(lambda: render(self.raw, context, jinja_env), "messages")
+        return [
+            _rendered(lambda item=item: render(item, context, jinja_env), _name(item, n))
+            for n, item in enumerate(self.raw)
+        ]
 
     def __repr__(self) -> str:
         return json.dumps(masked_preview(self.raw), ensure_ascii=False, default=str)
@@ -97,3 +109,21 @@ def masked_preview(messages: Any, limit: int = 20) -> Any:
     if len(messages) > limit:
         preview.append(f"... and {len(messages) - limit} more")
     return preview
+
+
+def _name(item: Any, position: int) -> str:
+    tracking_id = item.get("tracking_id") if isinstance(item, Mapping) else None
+    if isinstance(tracking_id, str) and "{" not in tracking_id:
+        return tracking_id
+    return f"message {position + 1}"
+
+
+def _rendered(render: Any, name: str) -> Any:
+    from airflow_provider_cascade.exceptions import CascadeValidationError, Problem
+
+    try:
+        return render()
+    except Exception as error:
+        reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        problem = Problem(name, "message", f"did not render as a template ({reason})", "TEMPLATE")
+    raise CascadeValidationError([problem])
