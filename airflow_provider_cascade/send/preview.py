@@ -60,16 +60,14 @@ class Unrendered:
         """The messages rendered.
 
         :raises CascadeValidationError: a template failed, naming the message (its tracking
-            id, else its position) and Jinja's reason; raised without the original
-            exception, whose traceback would show the messages in its frames' variables.
+            id, else its position) and Jinja's reason. Raised here, once every frame that
+            held a message is gone: a traceback that shows its frames' variables (Airflow
+            3.0's does) then shows no message.
         """
-        render = context["task"].render_template
-        if not isinstance(self.raw, list):
-            return _rendered(lambda: render(self.raw, context, jinja_env), "messages")
-        return [
-            _rendered(lambda item=item: render(item, context, jinja_env), _name(item, n))
-            for n, item in enumerate(self.raw)
-        ]
+        outcome = _render(self.raw, context, jinja_env)
+        if isinstance(outcome, _Failed):
+            raise outcome.error
+        return outcome
 
     def __repr__(self) -> str:
         return json.dumps(masked_preview(self.raw), ensure_ascii=False, default=str)
@@ -111,19 +109,34 @@ def masked_preview(messages: Any, limit: int = 20) -> Any:
     return preview
 
 
+class _Failed:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _render(raw: Any, context: Any, jinja_env: Any) -> Any:
+    """``raw`` rendered by the task's renderer, or a :class:`_Failed` naming each message
+    whose template failed (never raised from here: see :meth:`Unrendered.__call__`)."""
+    from airflow_provider_cascade.exceptions import CascadeValidationError, Problem
+
+    render = context["task"].render_template
+    items = raw if isinstance(raw, list) else [raw]
+    rendered, problems = [], []
+    for position, item in enumerate(items):
+        try:
+            rendered.append(render(item, context, jinja_env))
+        except Exception as error:
+            text = str(error).splitlines()[0] if str(error) else ""
+            rule = f"did not render as a template ({type(error).__name__}: {text})"
+            name = _name(item, position) if isinstance(raw, list) else "messages"
+            problems.append(Problem(name, "message", rule, "TEMPLATE"))
+    if problems:
+        return _Failed(CascadeValidationError(problems))
+    return rendered if isinstance(raw, list) else rendered[0]
+
+
 def _name(item: Any, position: int) -> str:
     tracking_id = item.get("tracking_id") if isinstance(item, Mapping) else None
     if isinstance(tracking_id, str) and "{" not in tracking_id:
         return tracking_id
     return f"message {position + 1}"
-
-
-def _rendered(render: Any, name: str) -> Any:
-    from airflow_provider_cascade.exceptions import CascadeValidationError, Problem
-
-    try:
-        return render()
-    except Exception as error:
-        reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-        problem = Problem(name, "message", f"did not render as a template ({reason})", "TEMPLATE")
-    raise CascadeValidationError([problem])
