@@ -72,6 +72,10 @@ def sections(rows: str) -> list[tuple[str, Callable[[], str]]]:
         ),
         ("5. DAG-parse cost", lambda: run("parse_cost.py")),
         ("6. A 10,000,000-number suppression set", lambda: run("suppression_memory.py")),
+        (
+            "7. Replies: the receiver in the API server of a real deployment",
+            lambda: run("replies_load.py"),
+        ),
     ]
 
 
