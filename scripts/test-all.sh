@@ -20,6 +20,7 @@ for lane in $LANES; do
         # Its own database on the shared PostgreSQL/MariaDB servers: the lanes run at once.
         CASCADE_TEST_DATABASE="cascade_airflow_${lane//./_}" \
             ".venv-$lane/bin/python" -m pytest -p no:cacheprovider --ignore=tests/cluster \
+            --ignore=tests/cluster_fab \
             ${LANE_PYTEST_ARGS-}
     ) > ".ci/logs/airflow-$lane.log" 2>&1 &
     pids[$lane]=$!
@@ -27,7 +28,7 @@ done
 
 # The cluster tests (tests/cluster: a real deployment, scripts/cluster.sh) run after the
 # lanes, alone: they measure a rate on a 2-core machine that the lanes would share.
-.venv/bin/python -m pytest --ignore=tests/cluster "$@"
+.venv/bin/python -m pytest --ignore=tests/cluster --ignore=tests/cluster_fab "$@"
 status=$?
 
 for lane in $LANES; do
@@ -45,5 +46,7 @@ for lane in $LANES; do
 done
 if [ -z "${CASCADE_SKIP_CLUSTER-}" ]; then
     .venv/bin/python -m pytest -p no:cacheprovider tests/cluster || status=1
+    # Another deployment (the FAB auth manager: per-DAG roles), after the first is down.
+    .venv/bin/python -m pytest -p no:cacheprovider tests/cluster_fab || status=1
 fi
 exit "$status"

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,8 +146,10 @@ class Cluster:
         return {f"worker-{n}": int(pid) for n, pid in enumerate(out, start=1)}
 
 
-@pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
+@contextmanager
+def running_cluster(**settings: str) -> Iterator[Cluster]:
+    """``scripts/cluster.sh up`` with the tests' connections (and ``settings``: more
+    ``AIRFLOW__*`` variables), then ``down``."""
     missing = [name for name, port in (("PostgreSQL", 5432), ("Redis", 6379)) if not _answers(port)]
     if missing and not os.environ.get("CASCADE_REQUIRE_DATABASES"):
         pytest.skip(f"the cluster tests need {' and '.join(missing)} on 127.0.0.1")
@@ -162,6 +165,7 @@ def cluster() -> Iterator[Cluster]:
     for name in [n for n in env if n.startswith("AIRFLOW__") or n == "AIRFLOW_HOME"]:
         del env[name]
     env.pop("AIRFLOW_CONN_CASCADE_DEFAULT", None)
+    env.update(settings)
     subprocess.run(["bash", str(HARNESS), "up"], env=env, check=True, timeout=600)
     try:
         exports = subprocess.run(
@@ -175,3 +179,9 @@ def cluster() -> Iterator[Cluster]:
         yield Cluster(shell, sandbox)
     finally:
         subprocess.run(["bash", str(HARNESS), "down"], env=env, check=False, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    with running_cluster() as running:
+        yield running
