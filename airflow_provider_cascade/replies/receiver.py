@@ -63,8 +63,15 @@ class Receiver:
         return any(matches)
 
     def save(self, replies: list[Any]) -> Stored:
-        with closing(self.engine.raw_connection()) as conn:
+        conn = self.engine.raw_connection()
+        try:
             stored = self.store.store(conn, replies)
+        except BaseException:
+            # Not back into the pool: after a database restart it would fail the next one.
+            conn.invalidate()
+            raise
+        finally:
+            conn.close()
         if self.on_stored is not None and stored.new:
             self.on_stored(self.settings.cascade_conn_id, stored)
         return stored
@@ -131,7 +138,8 @@ class Receivers:
         from airflow_provider_cascade.sql import sql_hook
 
         hook = sql_hook(settings.store_conn_id, "replies_conn_id")
-        engine = hook.get_sqlalchemy_engine()
+        # Checked before each use: a connection the database dropped is replaced, not failed.
+        engine = hook.get_sqlalchemy_engine(engine_kwargs={"pool_pre_ping": True})
         with closing(engine.raw_connection()) as raw:
             driver, _, _ = dialect_of(raw)
             store = ReplyStore(settings, driver)

@@ -38,6 +38,18 @@ SANDBOX_ARGS = "--rate-limit 40 --delivery-seconds 1"
 SANDBOX_KEY = "cluster-sandbox-key-6d1f"
 #: The token in the reply callback URL of the ``cascade_replies`` connection.
 REPLIES_TOKEN = "cluster-replies-token-93b2e7"
+#: A port in front of PostgreSQL that a test can cut (tests/tcp_proxy.py): the replies
+#: database of ``cascade_replies_flaky`` unreachable, for this deployment only.
+FLAKY_DB_PORT = 28543
+FLAKY_REPLIES_CONN = {
+    "conn_type": "cascade",
+    "host": "http://127.0.0.1:28765",
+    "password": "cluster-sandbox-key-6d1f",
+    "extra": {
+        "replies_token": "cluster-replies-token-93b2e7",
+        "replies_conn_id": "cascade_flaky_pg",
+    },
+}
 REPLIES_CONN = {
     "conn_type": "cascade",
     "host": "http://127.0.0.1:28765",
@@ -159,6 +171,8 @@ def running_cluster(**settings: str) -> Iterator[Cluster]:
         "CASCADE_SANDBOX_ARGS": SANDBOX_ARGS,
         "AIRFLOW_CONN_CASCADE_CLUSTER_PG": json.dumps(DATA_CONN),
         "AIRFLOW_CONN_CASCADE_REPLIES": json.dumps(REPLIES_CONN),
+        "AIRFLOW_CONN_CASCADE_REPLIES_FLAKY": json.dumps(FLAKY_REPLIES_CONN),
+        "AIRFLOW_CONN_CASCADE_FLAKY_PG": json.dumps({**DATA_CONN, "port": FLAKY_DB_PORT}),
         "CASCADE_SANDBOX_API_KEY": SANDBOX_KEY,
     }
     # The tests' own Airflow settings (a private SQLite home) are not the deployment's.

@@ -14,7 +14,8 @@ import pytest
 import requests
 
 from airflow_provider_cascade.sandbox.callbacks import callback_body, post_callbacks
-from tests.cluster.conftest import REPLIES_TOKEN, REPO, Cluster
+from tests.cluster.conftest import FLAKY_DB_PORT, REPLIES_TOKEN, REPO, Cluster
+from tests.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.compat("cluster")]
 
@@ -139,6 +140,36 @@ def test_2000_callbacks_at_200_a_second_from_20_clients_are_each_stored_once(clu
         f"\n2,000 callbacks, 20 clients, {load.rate:.0f}/s: p50 {load.median * 1e3:.0f} ms,"
         f" p99 {load.percentile(0.99) * 1e3:.0f} ms (figures: benchmarks/replies_load.py)"
     )
+
+
+def test_the_database_unreachable_answers_503_and_smsbats_retry_stores_it_once(cluster):
+    """The replies database behind a proxy (this deployment's only) is cut: the callback is
+    answered 503; once it is back, the sandbox's (SMSBAT's) retry stores it, once."""
+    sandbox = cluster.sandbox
+    flaky = f"{API}/cascade/replies/cascade_replies_flaky?token={REPLIES_TOKEN}"
+    with TcpProxy(FLAKY_DB_PORT, "127.0.0.1", 5432) as proxy:
+        warm = requests.post(flaky, json=_callback("380935556661", "hi"), timeout=30)
+        assert warm.status_code == 200  # the receiver's pool holds connections now
+        proxy.cut()
+        sandbox.set_replies_url(flaky)
+        try:
+            reply_id = sandbox.reply("+380935556662", "STOP")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                [made] = [c for c in sandbox.replies()["callbacks"] if c["idUuid"] == reply_id]
+                if made["attempts"]:
+                    break
+                time.sleep(0.1)
+            assert [a.get("status") for a in made["attempts"]] == [503]
+            proxy.restore()
+            while sandbox.replies()["pending"] and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            sandbox.set_replies_url(None)
+    [made] = [c for c in sandbox.replies()["callbacks"] if c["idUuid"] == reply_id]
+    statuses = [a.get("status") for a in made["attempts"]]
+    assert statuses[0] == 503 and statuses[-1] == 200 and made["delivered"], statuses
+    assert _stored(cluster, "reply_id = %s", (reply_id,)) == 1
 
 
 def test_no_process_logs_the_token_a_full_number_or_a_reply_text(cluster):
