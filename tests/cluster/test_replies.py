@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from typing import Any
 
 import pytest
@@ -29,17 +28,6 @@ LOAD_PREFIX = "38094"  # the load test's numbers: 38094 and seven digits
 def _post(body: object, token: str | None = REPLIES_TOKEN, **kwargs: Any) -> requests.Response:
     params = {} if token is None else {"token": token}
     return requests.post(RECEIVER, params=params, json=body, timeout=30, **kwargs)
-
-
-def _callback(phone: str, text: str, **fields: str) -> dict[str, str]:
-    return {
-        "idUuid": str(uuid.uuid4()),
-        "alphaName": "ShopBot",
-        "phoneNumber": phone,
-        "text": text,
-        "dt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-        **fields,
-    }
 
 
 def _stored(cluster: Cluster, where: str, parameters: tuple[Any, ...] = ()) -> int:
@@ -103,7 +91,7 @@ def test_a_stop_through_the_api_server_reaches_the_next_send_and_starts_the_repl
     [("wrong-token", "cascade_replies"), (None, "cascade_replies"), (REPLIES_TOKEN, "nobody")],
 )
 def test_the_api_server_answers_404_to_a_wrong_token_or_connection(cluster, token, conn_id):
-    body = _callback("380935551111", "hello")
+    body = callback_body("380935551111", "hello")
     params = {} if token is None else {"token": token}
     answer = requests.post(f"{API}/cascade/replies/{conn_id}", params=params, json=body, timeout=30)
     assert answer.status_code == 404
@@ -111,11 +99,11 @@ def test_the_api_server_answers_404_to_a_wrong_token_or_connection(cluster, toke
 
 
 def test_the_api_server_refuses_bad_bodies_and_stores_repeats_once(cluster):
-    assert _post(_callback("380935552222", "x" * 70_000)).status_code == 413
-    bad = _post(_callback("0935552222", SECRET_TEXT))
+    assert _post(callback_body("380935552222", "x" * 70_000)).status_code == 413
+    bad = _post(callback_body("0935552222", SECRET_TEXT))
     assert bad.status_code == 422
     assert "reply.phoneNumber '0935**2222'" in bad.json()["detail"]
-    repeated = _callback("380935553333", "'); DROP TABLE cascade_replies; --")
+    repeated = callback_body("380935553333", "'); DROP TABLE cascade_replies; --")
     answers = [_post(repeated).json() for _ in range(5)]
     assert answers[0] == {"stored": 1, "repeated": 0}
     assert answers[1:] == [{"stored": 0, "repeated": 1}] * 4
@@ -124,7 +112,7 @@ def test_the_api_server_refuses_bad_bodies_and_stores_repeats_once(cluster):
         "SELECT text FROM cascade_replies WHERE reply_id = %s", (repeated["idUuid"],)
     )
     assert text == repeated["text"]
-    assert _post(_callback("380935554444", SECRET_TEXT)).status_code == 200
+    assert _post(callback_body("380935554444", SECRET_TEXT)).status_code == 200
 
 
 def test_2000_callbacks_at_200_a_second_from_20_clients_are_each_stored_once(cluster):
@@ -148,7 +136,7 @@ def test_the_database_unreachable_answers_503_and_smsbats_retry_stores_it_once(c
     sandbox = cluster.sandbox
     flaky = f"{API}/cascade/replies/cascade_replies_flaky?token={REPLIES_TOKEN}"
     with TcpProxy(FLAKY_DB_PORT, "127.0.0.1", 5432) as proxy:
-        warm = requests.post(flaky, json=_callback("380935556661", "hi"), timeout=30)
+        warm = requests.post(flaky, json=callback_body("380935556661", "hi"), timeout=30)
         assert warm.status_code == 200  # the receiver's pool holds connections now
         proxy.cut()
         sandbox.set_replies_url(flaky)
