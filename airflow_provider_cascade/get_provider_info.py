@@ -167,6 +167,12 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "notifications": ["airflow_provider_cascade.notifications.cascade.CascadeNotifier"],
+        "task-decorators": [
+            {
+                "name": "cascade",
+                "class-name": "airflow_provider_cascade.decorators.cascade.cascade_task",
+            }
+        ],
         # The "Cascade" views of a task instance and a run (Airflow 3.1+).
         "plugins": [
             {

@@ -11,7 +11,7 @@ from typing import Any
 from airflow_provider_cascade.exceptions import CascadeError
 from airflow_provider_cascade.statements import check_statement
 
-__all__ = ["check_statement_on", "execute_and_commit", "sql_hook", "write_rows"]
+__all__ = ["RowWriter", "check_statement_on", "execute_and_commit", "sql_hook", "write_rows"]
 
 
 def sql_hook(conn_id: str, argument: str) -> Any:
@@ -55,3 +55,32 @@ def execute_and_commit(conn: Any, sql: str, rows: Sequence[Mapping[str, Any]]) -
     with closing(conn.cursor()) as cursor:
         cursor.executemany(sql, rows)
     conn.commit()
+
+
+class RowWriter:
+    """A statement run once per row (named parameters) on a connection of its own, each
+    call committed: ``mark_sent_sql`` for a source that is not that database (a
+    ``@task.cascade`` function). Use as a context manager; :meth:`check` it before the
+    first message is sent."""
+
+    def __init__(self, conn_id: str, sql: str, what: str) -> None:
+        self.conn_id = conn_id
+        self.sql = sql
+        self.what = what
+        self._conn: Any = None
+
+    def __enter__(self) -> RowWriter:
+        self._conn = sql_hook(self.conn_id, f"{self.what}=").get_conn()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def check(self, given: Sequence[str], log: Any) -> None:
+        """:func:`~airflow_provider_cascade.statements.check_statement` on this connection."""
+        check_statement(self._conn, self.sql, given, what=self.what, conn_id=self.conn_id, log=log)
+
+    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        execute_and_commit(self._conn, self.sql, rows)

@@ -16,12 +16,13 @@ from airflow_provider_cascade.version_compat import AIRFLOW_V_3_0_PLUS
 PHONE_SHAPED = re.compile(r"(?<![\w.\-])(?:\+\d{10,15}|380\d{9})(?!\d)")
 
 
-def run(dag) -> tuple[Any, dict[str, TaskInstance]]:
-    """``dag.test()`` in-process; the run and its task instances, detached from the session.
+def run(dag, conf: dict[str, Any] | None = None) -> tuple[Any, dict[str, TaskInstance]]:
+    """``dag.test()`` in-process (with ``conf`` as the run's conf); the run and its task
+    instances, detached from the session.
 
     Every run is also scanned: no rendered field of any task (the UI's Rendered Templates
     tab) and no XCom of the provider's tasks may hold a phone-shaped value."""
-    dag_run = dag.test()
+    dag_run = dag.test(run_conf=conf) if conf else dag.test()
     with create_session() as session:
         tis = (
             session.query(TaskInstance)

@@ -154,12 +154,7 @@ class CascadeSendOperator(BaseOperator):
     ) -> None:
         check_arguments(type(self), kwargs, ARGUMENT_SYNONYMS, MOVED_ARGUMENTS)
         super().__init__(**kwargs)
-        if (messages is None) == (sql is None):
-            raise ValueError("give exactly one source: messages= or sql=")
-        if sql is not None and not sql_conn_id:
-            raise ValueError("sql= needs sql_conn_id=")
-        if mark_sent_sql and sql is None:
-            raise ValueError("mark_sent_sql= writes back to the sql= source: give sql= too")
+        self._check_source(messages, sql, sql_conn_id, mark_sent_sql)
         guardrails = argument_group("guardrails", guardrails, CascadeGuardrails)
         requests = argument_group("requests", requests, CascadeRequests)
         results = argument_group("results", results, CascadeResults)
@@ -191,6 +186,17 @@ class CascadeSendOperator(BaseOperator):
         # Airflow finds an upstream task's output in a template field's value, but not
         # inside an object's own template fields: the groups' are looked at here.
         depend_on_nested_outputs(self, (self.messages, guardrails, results))
+
+    def _check_source(
+        self, messages: Any, sql: str | None, sql_conn_id: str | None, mark_sent_sql: str | None
+    ) -> None:
+        """Exactly one source, and what it needs (ValueError at DAG parse)."""
+        if (messages is None) == (sql is None):
+            raise ValueError("give exactly one source: messages= or sql=")
+        if sql is not None and not sql_conn_id:
+            raise ValueError("sql= needs sql_conn_id=")
+        if mark_sent_sql and sql is None:
+            raise ValueError("mark_sent_sql= writes back to the sql= source: give sql= too")
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_cascade.exceptions import CascadeError
@@ -248,7 +254,7 @@ class CascadeSendOperator(BaseOperator):
                 ledger.uncertain_count,
             )
         guardrails = self.guardrails.steps(self.log, sql_conn_id=self.sql_conn_id)
-        with self._source() as (source, write_back):
+        with self._source(context) as (source, write_back):
             campaign = Campaign(
                 hook, ledger, settings, self.log, guardrails=guardrails, write_back=write_back
             )
@@ -310,7 +316,8 @@ class CascadeSendOperator(BaseOperator):
         return replace(self.settings, defaults=defaults, results_path=self.results.path or None)
 
     @contextmanager
-    def _source(self) -> Iterator[tuple[Source, WriteBack | None]]:
+    def _source(self, context: Context) -> Iterator[tuple[Source, WriteBack | None]]:
+        """The messages, and where accepted ones are written back (None: nowhere)."""
         from airflow_provider_cascade.send.sources import ListSource, SqlSource, as_message_list
 
         if self.messages is not None:

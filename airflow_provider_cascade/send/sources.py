@@ -1,16 +1,17 @@
-"""Where messages come from: an in-memory list (XCom, literal) or rows streamed from SQL.
-
-Both are a :class:`Source`: they yield :class:`RawBatch` es of at most ``batch_size`` raw
-items, numbered so that an error can name ``message 7`` or ``row 20417``; neither validates
-(that is the send loop's job, :class:`~airflow_provider_cascade.send.campaign.Campaign`).
+"""Where messages come from: a list (XCom, literal), SQL rows streamed, or what a
+``@task.cascade`` function yields. Each :class:`Source` yields :class:`RawBatch` es of at
+most ``batch_size`` raw items, numbered so that an error can name ``message 7`` or ``row
+20417``; none validates (the send loop's job, :class:`~airflow_provider_cascade.send.
+campaign.Campaign`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from itertools import islice
 from operator import itemgetter
 from typing import Any, Protocol
 
@@ -26,10 +27,8 @@ from airflow_provider_cascade.validation import FIELDS
 class RawBatch:
     """Items as the source gave them; ``start`` is the 1-based position of the first.
 
-    :param spelling: set when the items are rows already in field order (a list of the
-        values of :data:`~airflow_provider_cascade.validation.FIELDS`, None where the
-        source has no such column: a SQL source maps its columns once): field name -> the
-        column as the query named it, for errors.
+    :param spelling: rows in field order (:data:`~airflow_provider_cascade.validation.FIELDS`,
+        None where no column): field name -> the column as the query named it, for errors.
     :param checked: the items are messages this send has checked already.
     """
 
@@ -45,20 +44,18 @@ class Source(Protocol):
 
     @property
     def total(self) -> int | None:
-        """How many messages there are, when known before reading them (progress, ETA)."""
+        """How many messages there are, if known before reading them (progress, ETA)."""
 
     def batches(self, batch_size: int) -> Iterator[RawBatch]:
         """The messages, ``batch_size`` at a time."""
 
-    def count(self) -> int:
-        """How many messages there are, counted before reading them (``max_messages``)."""
+    def count(self) -> int | None:
+        """How many messages there are, counted before reading them (``max_messages``);
+        None if they cannot be (a generator)."""
 
 
 class ListSource:
-    """An in-memory list of messages (XCom, a literal, ``send_messages``).
-
-    :param checked: the items are messages this send has checked already.
-    """
+    """An in-memory list (XCom, a literal, ``send_messages``); ``checked``: already checked."""
 
     def __init__(
         self, messages: Sequence[Mapping[str, Any] | CascadeMessage], *, checked: bool = False
@@ -66,12 +63,10 @@ class ListSource:
         self.messages = messages
         self.checked = checked
 
-    @property
-    def total(self) -> int:
-        return len(self.messages)
-
     def count(self) -> int:
         return len(self.messages)
+
+    total = property(count)
 
     def batches(self, batch_size: int) -> Iterator[RawBatch]:
         messages = self.messages
@@ -79,6 +74,25 @@ class ListSource:
             yield RawBatch(
                 "message", start + 1, messages[start : start + batch_size], checked=self.checked
             )
+
+
+class IterSource:
+    """An iterable's messages (a generator's), ``batch_size`` at a time: one batch held."""
+
+    total = None  # unknown until read
+
+    def __init__(self, messages: Iterable[Any]) -> None:
+        self.messages = messages
+
+    def count(self) -> None:
+        return None
+
+    def batches(self, batch_size: int) -> Iterator[RawBatch]:
+        items = iter(self.messages)
+        position = 1
+        while batch := list(islice(items, batch_size)):
+            yield RawBatch("message", position, batch)
+            position += len(batch)
 
 
 def as_message_list(value: Any) -> list[Any]:

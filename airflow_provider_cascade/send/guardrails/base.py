@@ -76,12 +76,16 @@ class Start:
     log: Log
     _counted: int | None = None
 
-    def count(self) -> int:
+    _uncountable: bool = False
+
+    def count(self) -> int | None:
         """How many messages the source holds: its length, or counted once (``SELECT
-        COUNT(*)``), however many guardrails ask."""
-        if self._counted is None:
+        COUNT(*)``), however many guardrails ask; None for a source that cannot be counted
+        before it is read (a generator): a cap then applies as the messages are read."""
+        if self._counted is None and not self._uncountable:
             total = self.source.total
             self._counted = total if total is not None else self.source.count()
+            self._uncountable = self._counted is None
         return self._counted
 
 
