@@ -4,7 +4,11 @@
    how many messages of which type go to which calling codes, the SMS parts if they fell
    back to SMS, and how many each guardrail suppresses, de-duplicates, holds or schedules.
 2. ``approve``: Airflow's ``ApprovalOperator`` (3.1+, the standard provider) shows that
-   summary in the UI ("Required actions") and waits for Approve or Reject.
+   summary in the UI ("Required actions") and waits for Approve or Reject. The approver
+   is paged on their phone (``CascadeNotifier.for_approval``): the figures and the link to
+   the approval page, which needs Airflow's ``[api] base_url`` (e.g.
+   ``AIRFLOW__API__BASE_URL=https://airflow.example.com``). A page that fails is logged;
+   the approval waits all the same.
 3. ``send``: the same send for real, once approved (Reject skips it).
 
 On Airflow before 3.1 there is no approval step: the DAG stops after the dry run and
@@ -21,6 +25,7 @@ import pendulum
 from airflow.providers.common.compat.sdk import dag, task
 from airflow.providers.sqlite.hooks.sqlite import SqliteHook
 
+from airflow_provider_cascade.notifications.cascade import CascadeNotifier
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
 from airflow_provider_cascade.send import CascadeGuardrails, QuietHours, Suppression
 
@@ -34,6 +39,8 @@ except Exception as error:  # AirflowOptionalProviderFeatureException: "needs Ai
     ApprovalOperator = None
 
 OUTBOX_DB = "cascade_outbox_db"
+#: Who approves the campaign (their phone, paged when the approval waits).
+APPROVER_PHONES = ["+380501119999"]
 #: One campaign, twice: a dry run, then (approved) the real send.
 CAMPAIGN: dict[str, Any] = {
     "sql": "SELECT id, to_phone, text FROM winter_outbox WHERE message_id IS NULL ORDER BY id",
@@ -117,6 +124,11 @@ def guarded_campaign() -> None:
         body=SUMMARY,
         defaults="Reject",  # nobody answered in a day: not sent
         response_timeout=pendulum.duration(days=1),
+        notifiers=[
+            CascadeNotifier.for_approval(
+                to_phones=APPROVER_PHONES, from_name="Airflow", forecast_task_id="dry_run"
+            )
+        ],
     )
     fill_outbox() >> dry_run >> approve >> send
 

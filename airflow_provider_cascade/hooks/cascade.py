@@ -2,9 +2,10 @@
 
 :class:`CascadeHook` (sync, ``requests``) sends batches and looks up statuses;
 :class:`~.status.CascadeAsyncHook` (``aiohttp``, in :mod:`.status`) is its async twin for
-the triggerer, as ``HttpHook``/``HttpAsyncHook`` are. Both read the connection the same way
-(:mod:`.connection`), classify every reply with one classifier (:mod:`.replies`) and pace
-themselves with one :class:`~.pacing.Pacer`. Request and reply shapes are
+the triggerer and async notifiers, as ``HttpHook``/``HttpAsyncHook`` are. Both read the
+connection the same way (:mod:`.connection`), classify every reply with one classifier
+(:mod:`.replies`), read a send's outcome one way (:mod:`.outcomes`) and pace themselves
+with one :class:`~.pacing.Pacer`. Request and reply shapes are
 :mod:`~airflow_provider_cascade.wire`'s.
 
 Longer than 300 lines: one batch's request and the ways it can fail (retry, in doubt,
@@ -33,24 +34,15 @@ from airflow_provider_cascade.constants import (
     MAX_BATCH_SIZE,
 )
 from airflow_provider_cascade.exceptions import (
-    CascadeBatchInDoubtError,
     CascadeError,
-    CascadeRateLimitError,
-    CascadeServerError,
-    CascadeValidationError,
 )
 from airflow_provider_cascade.hooks.connection import CascadeConnectionConfig, connection_config
+from airflow_provider_cascade.hooks.outcomes import Retryable, Uncertain, accepted, backoff
 from airflow_provider_cascade.hooks.pacing import Pacer
-from airflow_provider_cascade.hooks.replies import (
-    Reply,
-    ReplyKind,
-    auth_refused,
-    classify,
-    status_payload,
-)
+from airflow_provider_cascade.hooks.replies import Reply, ReplyKind, classify, status_payload
 from airflow_provider_cascade.hooks.status import CascadeAsyncHook
 from airflow_provider_cascade.messages import CascadeMessage, Route, SentMessage
-from airflow_provider_cascade.wire import read_error, read_send_reply, send_body
+from airflow_provider_cascade.wire import send_body
 
 __all__ = ["CascadeAsyncHook", "CascadeConnectionConfig", "CascadeHook", "Pacer"]
 
@@ -199,7 +191,7 @@ class CascadeHook(BaseHook):
         )
         try:
             sent = self._retrying()(attempt)
-        except _Retryable as failure:
+        except Retryable as failure:
             raise failure.final_error(batch, uncertain=attempt.was_uncertain) from failure
         if attempt.was_uncertain:
             self.log.warning(
@@ -220,9 +212,9 @@ class CascadeHook(BaseHook):
         )
 
     def _is_retryable(self, error: BaseException) -> bool:
-        if isinstance(error, _Uncertain):
+        if isinstance(error, Uncertain):
             return self.resend_uncertain
-        return isinstance(error, _Retryable)
+        return isinstance(error, Retryable)
 
     def _backoff(self, state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -283,52 +275,6 @@ class CascadeHook(BaseHook):
         return (self.config.connect_timeout, self.config.timeout)
 
 
-def backoff(attempt: int, retry_after: float | None, first_wait: float, max_wait: float) -> float:
-    """Seconds to wait before retry ``attempt`` (1-based): the ``Retry-After`` asked for,
-    else ``first_wait`` doubled each time; never more than ``max_wait``."""
-    if retry_after is not None:
-        return float(min(retry_after, max_wait))
-    return float(min(first_wait * 2 ** (attempt - 1), max_wait))
-
-
-# --- one batch's request and the ways it can fail ----------------------------------------
-
-
-class _Retryable(Exception):
-    """A failed try that nothing was accepted by (or might have been, see _Uncertain)."""
-
-    retry_after: float | None = None
-
-    def __init__(self, reason: str, status: int | None = None) -> None:
-        super().__init__(reason)
-        self.status = status
-
-    def final_error(self, batch: Sequence[CascadeMessage], *, uncertain: bool) -> CascadeError:
-        ids = [message.tracking_id for message in batch]
-        if uncertain:
-            return CascadeBatchInDoubtError(str(self), tracking_ids=ids, status=self.status)
-        return CascadeServerError(f"{self}; nothing of the batch was accepted", status=self.status)
-
-
-class _RateLimited(_Retryable):
-    def __init__(self, retry_after: float | None) -> None:
-        super().__init__("429 Too Many Requests", status=429)
-        self.retry_after = retry_after
-
-    def final_error(self, batch: Sequence[CascadeMessage], *, uncertain: bool) -> CascadeError:
-        if uncertain:
-            return super().final_error(batch, uncertain=uncertain)
-        return CascadeRateLimitError(
-            f"still rate limited (429) after every retry; the batch of {len(batch)} "
-            "message(s) was not accepted: lower max_requests_per_second",
-            retry_after=self.retry_after,
-        )
-
-
-class _Uncertain(_Retryable):
-    """The request went out; the service may have accepted the batch."""
-
-
 class _BatchAttempt:
     """One try of one batch; remembers whether any try left the batch in doubt."""
 
@@ -354,7 +300,7 @@ class _BatchAttempt:
     def __call__(self) -> list[SentMessage]:
         try:
             return self._try()
-        except _Uncertain:
+        except Uncertain:
             self.was_uncertain = True
             raise
 
@@ -365,40 +311,21 @@ class _BatchAttempt:
         except requests.RequestException as error:
             handshake = _failed_handshake(error)
             if handshake is not None:
-                raise _Retryable(
+                raise Retryable(
                     f"the TLS handshake with {_origin(self.url)} failed ({handshake}) before "
                     f"anything was sent{_tls_hint(handshake, self.url)}"
                 ) from None
             if _never_sent(error):
-                raise _Retryable(
+                raise Retryable(
                     f"could not connect to {_origin(self.url)} ({type(error).__name__}) before "
                     "anything was sent: check the connection's host, port and scheme "
                     "(http:// or https://)"
                 ) from None
-            raise _Uncertain(f"{type(error).__name__} after the request was sent") from None
+            raise Uncertain(f"{type(error).__name__} after the request was sent") from None
         reply = classify(
             response.status_code, response.content, response.headers.get("Retry-After")
         )
-        kind = reply.kind
-        if kind is ReplyKind.OK:
-            try:
-                return read_send_reply(reply.payload, [m.tracking_id for m in self.batch])
-            except ValueError as error:
-                raise _Uncertain(f"unreadable 200 reply: {error}", status=200) from None
-        if kind is ReplyKind.UNREADABLE:
-            raise _Uncertain("unreadable 200 reply: not JSON", status=200)
-        if kind is ReplyKind.RATE_LIMITED:
-            raise _RateLimited(reply.retry_after)
-        if kind is ReplyKind.SERVER_ERROR:
-            raise _Uncertain(f"HTTP {reply.status} from the Cascade service", status=reply.status)
-        if kind is ReplyKind.AUTH_REFUSED:
-            raise auth_refused(self.conn_id)
-        if kind is ReplyKind.BAD_REQUEST:
-            ref = f"batch of {len(self.batch)} from {self.batch[0].tracking_id}"
-            raise CascadeValidationError([read_error(reply.payload, ref)], from_service=True)
-        if reply.status < 400:  # a 2xx/3xx the contract does not name: it may have been taken
-            raise _Uncertain(f"unexpected HTTP {reply.status}", status=reply.status)
-        raise CascadeError(f"the Cascade service answered HTTP {reply.status}")
+        return accepted(reply, self.batch, self.conn_id)
 
 
 def _never_sent(error: requests.RequestException) -> bool:

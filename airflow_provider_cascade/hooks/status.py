@@ -1,4 +1,5 @@
-"""``CascadeAsyncHook``: status look-ups without blocking an event loop (the triggerer's).
+"""``CascadeAsyncHook``: status look-ups and a few sends (an async notifier's pages)
+without blocking an event loop (the triggerer's).
 
 It speaks through ``aiohttp``, as Airflow's own ``HttpAsyncHook`` does: measured on the
 sandbox (``benchmarks/status_lookups.py``), httpx's async client spent about 2 ms of CPU a
@@ -17,22 +18,35 @@ from urllib.request import getproxies, proxy_bypass
 
 from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_provider_cascade.constants import CONN_TYPE, DEFAULT_CONN_ID, MAX_STATUS_CONCURRENCY
+from airflow_provider_cascade.constants import (
+    CONN_TYPE,
+    DEFAULT_CONN_ID,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_WAIT,
+    DEFAULT_RETRY_WAIT,
+    MAX_BATCH_SIZE,
+    MAX_STATUS_CONCURRENCY,
+)
 from airflow_provider_cascade.exceptions import CascadeServerError
 from airflow_provider_cascade.hooks.connection import CascadeConnectionConfig, connection_config
+from airflow_provider_cascade.hooks.outcomes import Retryable, Uncertain, accepted, backoff
 from airflow_provider_cascade.hooks.pacing import Pacer
 from airflow_provider_cascade.hooks.replies import classify, status_payload
+from airflow_provider_cascade.messages import CascadeMessage, Route, SentMessage
+from airflow_provider_cascade.wire import send_body
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import aiohttp
 
 __all__ = ["CascadeAsyncHook"]
 
 
 class CascadeAsyncHook(BaseHook):
-    """The async twin of :class:`~airflow_provider_cascade.hooks.cascade.CascadeHook` for
-    status look-ups, used by the triggerer. Use it as an async context manager so its
-    connections are closed::
+    """The async twin of :class:`~airflow_provider_cascade.hooks.cascade.CascadeHook`:
+    status look-ups (the triggerer's waits) and single batches (an async notifier's pages).
+    Use it as an async context manager so its connections are closed::
 
         async with CascadeAsyncHook("cascade_default") as hook:
             payload = await hook.get_message_status(message_id)
@@ -67,6 +81,7 @@ class CascadeAsyncHook(BaseHook):
         self._config: CascadeConnectionConfig | None = None
         self._session: aiohttp.ClientSession | None = None
         self._pacer: Pacer | None = None
+        self._send_pacer: Pacer | None = None
         self._proxy: str | None = None
 
     async def __aenter__(self) -> CascadeAsyncHook:
@@ -137,6 +152,78 @@ class CascadeAsyncHook(BaseHook):
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             raise CascadeServerError(f"status look-up failed ({type(error).__name__})") from None
         return status_payload(classify(status, body, retry_after), self.cascade_conn_id)
+
+    async def send_batch(
+        self,
+        batch: Sequence[CascadeMessage],
+        route: Route | str = Route.STANDARD,
+        *,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        retry_wait: float = DEFAULT_RETRY_WAIT,
+        max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT,
+    ) -> list[SentMessage]:
+        """Send one batch of already valid messages in one request, as
+        :meth:`CascadeHook.send_batch <airflow_provider_cascade.hooks.cascade.CascadeHook.
+        send_batch>` does: paced at the connection's ``max_requests_per_second``, retried
+        with the same backoff, a batch in doubt sent again (at-least-once).
+
+        :return: the accepted messages, in request order.
+        :raises CascadeAuthError: the credentials were refused.
+        :raises CascadeValidationError: the service refused the batch (``400``).
+        :raises CascadeRateLimitError: still ``429`` after every retry.
+        :raises CascadeBatchInDoubtError: a try left the batch in doubt and none was left.
+        :raises CascadeServerError: the service could not be reached or kept failing.
+        """
+        if not 1 <= len(batch) <= MAX_BATCH_SIZE:
+            raise ValueError(f"a batch holds 1 to {MAX_BATCH_SIZE} messages, not {len(batch)}")
+        session = await self.get_conn()
+        assert self._config is not None
+        if self._send_pacer is None:
+            self._send_pacer = Pacer(self._config.max_requests_per_second)
+        url, body = self._config.base_url + Route(route).path, send_body(batch)
+        was_uncertain = False
+        for attempt in range(1, max_retries + 2):
+            delay = self._send_pacer.reserve()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                return await self._post(session, url, body, batch)
+            except Retryable as failure:
+                was_uncertain = was_uncertain or isinstance(failure, Uncertain)
+                if attempt > max_retries:
+                    raise failure.final_error(batch, uncertain=was_uncertain) from None
+                wait = backoff(attempt, failure.retry_after, retry_wait, max_retry_wait)
+                self.log.warning(
+                    "Cascade request failed (%s); retry %d of %d in %.1f s",
+                    failure,
+                    attempt,
+                    max_retries,
+                    wait,
+                )
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable: the last try returns or raises")
+
+    async def _post(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        body: bytes,
+        batch: Sequence[CascadeMessage],
+    ) -> list[SentMessage]:
+        import aiohttp
+
+        try:
+            async with session.post(url, data=body, proxy=self._proxy) as response:
+                content = await response.read()
+                status, retry_after = response.status, response.headers.get("Retry-After")
+        except aiohttp.ClientConnectorError as error:
+            raise Retryable(
+                f"could not connect to the Cascade service ({type(error).__name__}) before "
+                "anything was sent: check the connection's host, port and scheme"
+            ) from None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            raise Uncertain(f"{type(error).__name__} after the request was sent") from None
+        return accepted(classify(status, content, retry_after), batch, self.cascade_conn_id)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -14,10 +14,12 @@ from datetime import datetime
 
 import pytest
 
-from tests.cluster.conftest import HARNESS, Cluster
+from tests.cluster.conftest import HARNESS, REPO, Cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.compat("cluster")]
 
+#: Who cluster_missed_deadline pages.
+ONCALL = "+380501110002"
 #: The sandbox's limit (CASCADE_SANDBOX_ARGS): the account's budget, 40 requests a second.
 RATE_LIMIT = 40
 
@@ -166,6 +168,35 @@ def test_a_triggerer_killed_mid_round_looks_up_again_at_most_one_checkpoint(clus
     assert min(looked_up) >= 1 and twice <= 100 + 5, twice
 
 
+def test_a_missed_deadline_pages_through_the_async_notifier_in_the_triggerer(cluster):
+    _fresh_sandbox(cluster)
+    run_id = cluster.trigger("cluster_missed_deadline")
+    assert cluster.wait("cluster_missed_deadline", run_id) == "success"
+    pages: list[dict] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pages = [m for m in cluster.sandbox.messages() if m["to_phone"] == ONCALL]
+        if pages:
+            break
+        time.sleep(1)
+    [page] = pages
+    assert page["text"] == "cluster_missed_deadline: delivery not done in time"
+    assert page["tracking_id"].startswith(f"cluster_missed_deadline.{run_id.replace('+', '-')}")
+    [(state,)] = cluster.sql(
+        "SELECT c.state FROM callback c JOIN deadline d ON d.callback_id = c.id"
+        " JOIN dag_run r ON r.id = d.dagrun_id WHERE r.run_id = %s",
+        (run_id,),
+    )
+    assert state == "success"
+    # The campaign itself went out from the worker.
+    assert len([m for m in cluster.sandbox.messages() if m["to_phone"] != ONCALL]) == 20
+    # No log of the deployment shows the on-call number (the triggerer's included).
+    logs = [*(REPO / ".cluster" / "logs").glob("*.log"), *(REPO / ".cluster/home/logs").rglob("*")]
+    for path in logs:
+        if path.is_file():
+            assert ONCALL[1:] not in path.read_text(errors="replace"), path
+
+
 def test_the_notifier_pages_on_a_task_that_fails(cluster):
     _fresh_sandbox(cluster)
     run_id = cluster.trigger("cluster_paged_failure")
@@ -178,9 +209,15 @@ def test_the_notifier_pages_on_a_task_that_fails(cluster):
     assert page["to_phone"] == "+380501110001"
 
 
-@pytest.mark.parametrize("on_uncertain", ["skip", "resend"])
-def test_a_worker_killed_mid_send_is_finished_by_the_other(cluster, on_uncertain):
-    dag_id = f"cluster_killed_{on_uncertain}"
+@pytest.mark.parametrize(
+    ("dag_id", "on_uncertain"),
+    [
+        ("cluster_killed_skip", "skip"),
+        ("cluster_killed_resend", "resend"),
+        ("cluster_killed_decorated", "skip"),  # @task.cascade, its generator called again
+    ],
+)
+def test_a_worker_killed_mid_send_is_finished_by_the_other(cluster, dag_id, on_uncertain):
     _outbox(cluster, "cluster_outbox", 3_000)
     # Slow answers keep the send going while the worker is killed.
     _fresh_sandbox(cluster, latency_ms=700)
@@ -216,6 +253,9 @@ def test_a_worker_killed_mid_send_is_finished_by_the_other(cluster, on_uncertain
             assert max(counts.values()) == 1
             assert cluster.sandbox.stats()["duplicate_tracking_ids"] == 0
             assert set(result["in_doubt"]) | set(counts) == {str(n) for n in range(1, 3_001)}
+            # Every accepted row is written back (the in-doubt ones are not: unknown ids).
+            marked, _ = _written_back(cluster, "cluster_outbox")
+            assert marked == len(counts) - len(set(result["in_doubt"]) & set(counts))
         else:
             # Nothing lost: every row accepted (a batch in doubt possibly twice).
             assert set(counts) == {str(n) for n in range(1, 3_001)}

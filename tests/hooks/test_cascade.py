@@ -173,7 +173,7 @@ class TestSend:
                 self.attempt_number = attempt
                 self.outcome = type("O", (), {"exception": lambda s: error})()
 
-        from airflow_provider_cascade.hooks.cascade import _RateLimited
+        from airflow_provider_cascade.hooks.outcomes import RateLimited as _RateLimited
 
         waits = [h._backoff(State(n, _RateLimited(None))) for n in (1, 2, 3, 4)]
         assert waits == [1.0, 2.0, 4.0, 6.0]

@@ -8,6 +8,8 @@ Connections come from the harness: ``cascade_default`` (its sandbox) and
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -97,6 +99,74 @@ def _killable(dag_id: str, on_uncertain: str):
 
 cluster_killed_skip = _killable("cluster_killed_skip", "skip")
 cluster_killed_resend = _killable("cluster_killed_resend", "resend")
+
+
+@dag(schedule=None, start_date=START, catchup=False)
+def cluster_killed_decorated() -> None:
+    """As cluster_killed_skip, the messages yielded by a ``@task.cascade`` function (the
+    outbox's rows, keyed by id) and written back to the outbox."""
+
+    @task.cascade(
+        task_id="send",
+        sql_conn_id=DB,
+        mark_sent_sql=MARK_SENT.format(table="cluster_outbox"),
+        from_name="Shop",
+        message_type="promo",
+        on_uncertain="skip",
+        requests=CascadeRequests(batch_size=100, max_in_flight=2),
+        retries=1,
+        retry_delay=timedelta(seconds=0),
+    )
+    def outbox_rows() -> Iterator[dict[str, Any]]:
+        for n in range(1, 3_001):
+            yield {"id": n, "to_phone": f"+38067{n:07d}", "text": f"Winter sale, customer {n}"}
+
+    outbox_rows()
+
+
+cluster_killed_decorated()
+
+
+#: Who the missed deadline pages.
+ONCALL = "+380501110002"
+
+
+def _missed_deadline() -> Any:
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(seconds=10),
+        callback=AsyncCallback(
+            CascadeNotifier,
+            kwargs={
+                "to_phones": [ONCALL],
+                "from_name": "Airflow",
+                "text": "{{ dag_run.dag_id }}: delivery not done in time",
+            },
+        ),
+    )
+
+
+@dag(schedule=None, start_date=START, catchup=False, deadline=_missed_deadline())
+def cluster_missed_deadline() -> None:
+    """A campaign whose wait outlasts its deadline (10 s after the run was queued): the
+    scheduler notices, the triggerer awaits the notifier, the on-call phone is paged."""
+
+    @task.cascade(from_name="Shop", message_type="transaction")
+    def notices() -> Iterator[dict[str, Any]]:
+        for n in range(1, 21):
+            yield {"id": f"late-{n}", "to_phone": f"+38063555{n:04d}", "text": "Shipped"}
+
+    @task
+    def slow_wait(result: dict[str, Any]) -> int:
+        time.sleep(40)  # a wait that takes longer than the deadline allows
+        return int(result["sent"])
+
+    slow_wait(notices())
+
+
+cluster_missed_deadline()
 
 
 @dag(schedule=None, start_date=START, catchup=False)
