@@ -1,5 +1,6 @@
 """Memory: peak RSS of a send of 10,000 rows against one of 1,000,000 (streamed from SQL,
-ids offloaded to a file), and against a retry of that 1,000,000-row send that finds every
+or yielded by a ``@task.cascade`` generator with ``--source generator``; ids offloaded to
+a file), and against a retry of that 1,000,000-row send that finds every
 message accepted by the first try (its task state store read back from disk, as a retry
 on another worker reads it): the ledger then holds a million accepted ids. Each difference
 must stay under 100 MB. The same fresh send with text tracking ids (``order-1``...) is
@@ -24,7 +25,9 @@ import _common  # noqa: F401  (sets up the Airflow home before Airflow is import
 from _common import (
     BENCH_DB_CONN,
     BENCH_DIR,
+    DiscardingStateStore,
     FileStateStore,
+    RecordingTI,
     audience_db,
     audience_postgres,
     machine,
@@ -38,6 +41,8 @@ from airflow_provider_cascade.send import CascadeResults
 
 
 def prepare(rows: int, source: str) -> None:
+    if source == "generator":
+        return
     if source == "postgres":
         audience_postgres(rows)
     else:
@@ -51,6 +56,12 @@ TEXT_IDS = ("SELECT id,", "SELECT 'order-' || id AS id,")
 def child(
     rows: int, source: str, results: str, store: str | None = None, *, text_ids: bool = False
 ) -> None:
+    if source == "generator":
+        result = run_generator(rows, results, store, text_ids=text_ids)
+        assert result["sent"] == rows, result
+        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps({"peak_mb": peak_kb / 1024}))
+        return
     sql = select_for(rows, source)
     result = run_operator(
         store=FileStateStore(Path(store)) if store else None,
@@ -63,6 +74,39 @@ def child(
     assert result["sent"] == rows, result
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"peak_mb": peak_kb / 1024}))
+
+
+def run_generator(
+    rows: int, results: str, store: str | None, *, text_ids: bool
+) -> dict[str, object]:
+    """A ``@task.cascade`` task whose function yields ``rows`` messages, executed as a
+    worker runs it (its generator read by the send loop, a batch at a time)."""
+    from collections.abc import Iterator
+
+    from airflow_provider_cascade.decorators.cascade import _CascadeDecoratedOperator
+
+    def audience(count: int) -> Iterator[dict[str, object]]:
+        for n in range(1, count + 1):
+            yield {
+                "tracking_id": f"order-{n}" if text_ids else n,
+                "to_phone": f"+38067{n % 10_000_000:07d}",
+                "text": f"Winter sale: -30% until Sunday, customer #{n}",
+            }
+
+    operator = _CascadeDecoratedOperator(
+        task_id="bench",
+        python_callable=audience,
+        op_args=[rows],
+        from_name="Bench",
+        message_type="promo",
+        results=CascadeResults(path=results),
+    )
+    context = {"ti": RecordingTI(), "task_state_store": _store(store)}
+    return operator.execute(context)  # type: ignore[arg-type]
+
+
+def _store(path: str | None) -> object:
+    return FileStateStore(Path(path)) if path else DiscardingStateStore()
 
 
 def peak_mb(
@@ -92,7 +136,7 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--source", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--source", choices=["sqlite", "postgres", "generator"], default="sqlite")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
     parser.add_argument("--text-ids", action="store_true", help=argparse.SUPPRESS)
@@ -103,7 +147,7 @@ def main() -> None:
         child(args.child, args.source, args.results, args.store, text_ids=args.text_ids)
         return
     print(
-        f"Memory, peak RSS of the sending process, rows from {args.source},"
+        f"Memory, peak RSS of the sending process, messages from {args.source},"
         f" {args.runs} runs (medians); {machine()}"
     )
     with Sandbox.start() as sandbox:

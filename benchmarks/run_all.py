@@ -70,6 +70,10 @@ def sections(rows: str) -> list[tuple[str, Callable[[], str]]]:
             "4b. Memory, streaming from PostgreSQL (server-side cursor)",
             lambda: run("memory.py", "--source", "postgres"),
         ),
+        (
+            "4c. Memory, a @task.cascade generator (TaskFlow)",
+            lambda: run("memory.py", "--source", "generator"),
+        ),
         ("5. DAG-parse cost", lambda: run("parse_cost.py")),
         ("6. A 10,000,000-number suppression set", lambda: run("suppression_memory.py")),
         (
@@ -99,12 +103,17 @@ def rerun(numbers: list[str], large: bool) -> None:
     """Run the numbered sections again and put their figures in place of the old ones."""
     path = HERE / "RESULTS.md"
     old = path.read_text()
-    for title, measure in sections("100000,300000,1000000" if large else "100000,300000"):
+    every = sections("100000,300000,1000000" if large else "100000,300000")
+    for position, (title, measure) in enumerate(every):
         if title.split(".")[0] not in numbers:
             continue
-        start = old.index(f"## {title}\n")
-        end = old.find("\n## ", start + 1)
-        end = len(old) if end < 0 else end + 1
+        if f"## {title}\n" in old:
+            start = old.index(f"## {title}\n")
+            end = old.find("\n## ", start + 1)
+            end = len(old) if end < 0 else end + 1
+        else:  # a new section: before the next one already there, else at the end
+            later = [old.find(f"## {t}\n") for t, _ in every[position + 1 :]]
+            start = end = min([at for at in later if at >= 0], default=len(old))
         when = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
         text = f"(run again alone by `run_all.py --only` on {when})\n" + measure()
         old = old[:start] + "\n".join(block(title, text)) + old[end:]
