@@ -1,11 +1,11 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   the sandbox + SQLite + a real `airflow dags test`
-#   make test   lint, types and the whole test suite (latest Airflow, 2.11 and 3.0)
+#   make test   lint, types, the docs and the whole test suite (latest Airflow, 2.11 and 3.0)
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test lint unit bench soak clean
+.PHONY: install demo test lint docs unit bench soak clean
 
 # pip's own chatter (some package indexes print a warning per package) goes to a log that
 # is shown only when the install fails, so what the demo prints is the demo's own summary.
@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "installing into $(VENV) (log: $(INSTALL_LOG))..."
 	@$(PYTHON) -m venv $(VENV) $(QUIETLY)
 	@$(PY) -m pip install -q --upgrade pip $(QUIETLY)
-	@$(PY) -m pip install -q -e ".[test,cluster]" $(QUIETLY)
+	@$(PY) -m pip install -q -e ".[test,cluster,docs]" $(QUIETLY)
 	touch $@
 
 install: $(VENV)/.installed
@@ -44,8 +44,13 @@ lint: install
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-# The whole suite on the latest Airflow, and on 2.11 and 3.0 in parallel (README, Compatibility).
-test: lint
+# The docs site (docs/, Sphinx + MyST), warnings as errors: HTML in docs/_build/html.
+docs: install
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
+
+# The whole suite on the latest Airflow, and on 2.11 and 3.0 in parallel (docs/compatibility.md).
+test: lint docs
 	bash scripts/test-all.sh
 
 unit: install
@@ -65,4 +70,4 @@ soak: install
 	CASCADE_SOAK_MESSAGES=100000 $(PY) -m pytest tests/reliability/test_fault_soak.py
 
 clean:
-	rm -rf $(VENV) .venv-* .ci/logs .demo build *.egg-info
+	rm -rf $(VENV) .venv-* .ci/logs .demo build *.egg-info docs/_build docs/_generated

@@ -1,22 +1,21 @@
-"""The README's compatibility table, read by the tests so CI keeps it true.
+"""The compatibility matrix (``docs/data/compatibility.yaml``, rendered by the docs), read
+by the tests so CI keeps it true.
 
-Each row ends its first cell with its feature's name in backticks; each version column
-says ``✓ ...`` (works) or anything else (does not). A test marked
-``@pytest.mark.compat("feature")`` runs only where the row says ✓, and one marked
-``compat("feature", supported=False)`` (it checks how the provider degrades) only where it
-does not. Every lane runs the suite, so a ✓ that stops being true fails that lane, and so
-does a ✗ that has started to work.
+Each feature has a cell per Airflow version: ``✓ ...`` (works) or anything else (does
+not). A test marked ``@pytest.mark.compat("feature")`` runs only where the cell says ✓,
+and one marked ``compat("feature", supported=False)`` (it checks how the provider
+degrades) only where it does not. Every lane runs the suite, so a ✓ that stops being true
+fails that lane, and so does a ✗ that has started to work.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-TABLE_START = "<!-- compatibility table: read by tests/compat.py -->"
-_FEATURE = re.compile(r"`([a-z_]+)`")
+import yaml
+
+MATRIX = Path(__file__).resolve().parent.parent / "docs" / "data" / "compatibility.yaml"
 
 
 @dataclass(frozen=True)
@@ -31,29 +30,22 @@ class CompatTable:
 
     def cell(self, feature: str, running: tuple[int, int]) -> str:
         if feature not in self.cells:
-            raise KeyError(f"README compatibility table has no row for `{feature}`")
+            raise KeyError(f"docs/data/compatibility.yaml has no feature `{feature}`")
         return self.cells[feature][self.column(running)]
 
     def supported(self, feature: str, running: tuple[int, int]) -> bool:
         return self.cell(feature, running).startswith("✓")
 
 
-def read_table(readme: Path = README) -> CompatTable:
-    lines = readme.read_text(encoding="utf-8").splitlines()
-    start = lines.index(TABLE_START) + 1
-    rows = []
-    for line in lines[start:]:
-        if not line.startswith("|"):
-            break
-        rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
-    header, _rule, *body = rows
-    versions = [_version(title) for title in header[1:]]
+def read_table(path: Path = MATRIX) -> CompatTable:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    columns = [column["airflow"] for column in data["versions"]]
+    versions = [_version(column) for column in columns]
     cells = {}
-    for row in body:
-        names = _FEATURE.findall(row[0])  # the feature is the row's last `name`
-        if not names or len(row) != len(header):
-            raise ValueError(f"README compatibility row without a `feature` or cells: {row}")
-        cells[names[-1]] = row[1:]
+    for feature in data["features"]:
+        if set(columns) - set(feature):
+            raise ValueError(f"compatibility feature {feature['name']} lacks a cell: {feature}")
+        cells[feature["name"]] = [str(feature[column]) for column in columns]
     return CompatTable(versions, cells)
 
 
@@ -64,8 +56,6 @@ def running_version() -> tuple[int, int]:
     return major, minor
 
 
-def _version(title: str) -> tuple[int, int]:
-    match = re.search(r"(\d+)\.(\d+)", title)
-    if not match:
-        raise ValueError(f"README compatibility column {title!r} names no Airflow version")
-    return int(match.group(1)), int(match.group(2))
+def _version(column: str) -> tuple[int, int]:
+    major, minor = column.split(".")
+    return int(major), int(minor)

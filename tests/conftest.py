@@ -100,7 +100,8 @@ def airflow_db() -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run each ``compat``-marked test where the README's table says it should (tests/compat.py)."""
+    """Run each ``compat``-marked test where the compatibility matrix says it should
+    (tests/compat.py)."""
     from tests.compat import read_table, running_version
 
     table, running = read_table(), running_version()
@@ -112,7 +113,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if table.supported(feature, running) != expected:
                 cell = table.cell(feature, running)
                 item.add_marker(
-                    pytest.mark.skip(reason=f"README: `{feature}` on Airflow {version}: {cell}")
+                    pytest.mark.skip(
+                        reason=f"compatibility matrix: `{feature}` on Airflow {version}: {cell}"
+                    )
                 )
 
 

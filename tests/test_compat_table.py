@@ -1,5 +1,5 @@
-"""The README's compatibility table is well formed, covers the CI lanes, and every row is
-proven by at least one test (tests/compat.py runs them per version)."""
+"""The compatibility matrix (docs/data/compatibility.yaml) is well formed, covers the CI
+lanes, and every row is proven by at least one test (tests/compat.py runs them per version)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def test_every_row_is_proven_by_a_marked_test():
     for path in TESTS.rglob("test_*.py"):
         marked |= set(re.findall(r'compat\("([a-z_]+)"', path.read_text()))
     assert set(table.cells) - marked == set(), "rows no test proves"
-    assert marked - set(table.cells) == set(), "markers for rows the README lacks"
+    assert marked - set(table.cells) == set(), "markers for rows the matrix lacks"
 
 
 def test_the_table_has_a_column_for_each_ci_lane_and_the_latest():

@@ -242,6 +242,7 @@ def send_messages(
     :raises CascadeRateLimitError: still ``429`` after every retry.
     :raises CascadeBatchInDoubtError: a batch may or may not have been accepted.
     :raises CascadeServerError: the service could not be reached or kept failing.
+
     Every error carries ``accepted``: what earlier batches had already delivered.
     """
     settings = CampaignSettings(

@@ -171,12 +171,12 @@ def test_the_api_key_comes_from_the_environment(monkeypatch):
     assert parse_args([]).api_key is None
 
 
-def test_help_and_readme_list_every_fault_kind_with_one_description(capsys):
+def test_help_and_the_docs_list_every_fault_kind_with_one_description(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--help"])
     shown = capsys.readouterr().out
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("| fault kind |", 1)[1].split("\n\n", 1)[0]
+    page = (Path(__file__).resolve().parents[2] / "docs" / "sandbox.md").read_text()
+    section = page.split("| fault kind |", 1)[1].split("\n\n", 1)[0]
     table = dict(re.findall(r"^\| `([a-z0-9_]+)` \| (.+) \|$", section, re.MULTILINE))
     assert table == FAULT_DESCRIPTIONS
     assert tuple(FAULT_DESCRIPTIONS) == FAULT_KINDS
