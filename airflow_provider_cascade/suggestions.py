@@ -76,7 +76,7 @@ ARGUMENT_SYNONYMS: Mapping[str, str] = {
     **dict.fromkeys(("concurrency", "parallelism", "in_flight"), "max_in_flight"),
     **dict.fromkeys(("write_back_sql", "update_sql", "mark_sql"), "mark_sent_sql"),
     **dict.fromkeys(("params_sql", "sql_parameters", "query_parameters"), "parameters"),
-    # The flat names of 0.2, inside the argument groups that hold them now.
+    # The flat names of 0.1, inside the argument groups that hold them now.
     "results_path": "path",
     "suppress_sql": "sql",
     "suppress_phones": "phones",

@@ -1,6 +1,6 @@
 """The send's argument groups besides the guardrails: how its requests go
 (:class:`CascadeRequests`) and where its result goes (:class:`CascadeResults`); how an
-operator takes a group, and where each argument of 0.2 went.
+operator takes a group, and where each argument of 0.1 went.
 
 Light to import: DAG files build these at every parse.
 """
@@ -29,7 +29,8 @@ __all__ = [
     "depend_on_nested_outputs",
 ]
 
-#: The arguments of 0.2 that are now inside a group (the CHANGELOG lists them).
+#: The arguments of 0.1 that are now inside a group (the CHANGELOG's migration table
+#: lists them; tests/test_changelog.py keeps the two the same).
 MOVED_ARGUMENTS = {
     "max_messages": "guardrails=CascadeGuardrails(max_messages=...)",
     "max_reject_ratio": "guardrails=CascadeGuardrails(max_reject_ratio=...)",
