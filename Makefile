@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test lint docs unit bench soak clean
+.PHONY: install demo test lint docs check-wheel unit bench soak clean
 
 # pip's own chatter (some package indexes print a warning per package) goes to a log that
 # is shown only when the install fails, so what the demo prints is the demo's own summary.
@@ -48,6 +48,10 @@ lint: install
 docs: install
 	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 	@echo "docs: docs/_build/html/index.html"
+
+# The package as users get it (make test runs it too): scripts/check-wheel.sh.
+check-wheel: install
+	bash scripts/check-wheel.sh
 
 # The whole suite on the latest Airflow, and on 2.11 and 3.0 in parallel (docs/compatibility.md).
 test: lint docs

@@ -55,6 +55,17 @@ def render_compatibility() -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_metrics() -> str:
+    """The provider's metrics (``airflow_provider_cascade.metrics.METRICS``) as a table."""
+    from airflow_provider_cascade.metrics import METRICS
+
+    lines = ["| metric | type | what it counts | tags |", "|---|---|---|---|"]
+    for name, (kind, what, tags) in METRICS.items():
+        lines.append(f"| `{name}` | {kind} | {_cell(what)} | {_cell(tags)} |")
+    return "\n".join(lines) + "\n"
+
+
 generated = DOCS / "_generated"
 generated.mkdir(exist_ok=True)
 (generated / "compatibility_table.md").write_text(render_compatibility(), encoding="utf-8")
+(generated / "metrics_table.md").write_text(render_metrics(), encoding="utf-8")

@@ -26,6 +26,11 @@ for lane in $LANES; do
     pids[$lane]=$!
 done
 
+# The package as users install it: built, twine-checked, the wheel in a fresh venv
+# (scripts/check-wheel.sh), beside the lanes.
+bash scripts/check-wheel.sh > .ci/logs/wheel.log 2>&1 &
+wheel_pid=$!
+
 # The cluster tests (tests/cluster: a real deployment, scripts/cluster.sh) run after the
 # lanes, alone: they measure a rate on a 2-core machine that the lanes would share.
 .venv/bin/python -m pytest --ignore=tests/cluster --ignore=tests/cluster_fab "$@"
@@ -44,6 +49,13 @@ for lane in $LANES; do
         status=1
     fi
 done
+if wait "$wheel_pid"; then
+    echo "Wheel check: $(grep -c '^ok ' .ci/logs/wheel.log) checks passed"
+else
+    echo "Wheel check FAILED; the end of .ci/logs/wheel.log:"
+    tail -n 40 .ci/logs/wheel.log
+    status=1
+fi
 if [ -z "${CASCADE_SKIP_CLUSTER-}" ]; then
     .venv/bin/python -m pytest -p no:cacheprovider tests/cluster || status=1
     # Another deployment (the FAB auth manager: per-DAG roles), after the first is down.

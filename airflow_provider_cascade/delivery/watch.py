@@ -29,6 +29,7 @@ class Watch:
 
     :param population: how many messages the campaign had, when known already (a resumed
         deferred wait); otherwise counted while the messages are read.
+    :param metric_tags: what the wait's metrics are tagged with (connection, DAG, task).
     """
 
     def __init__(
@@ -42,6 +43,7 @@ class Watch:
         wait_for_scheduled: bool,
         log: Any,
         population: int | None = None,
+        metric_tags: dict[str, str] | None = None,
     ) -> None:
         self.send_result = send_result
         self.message_ids = message_ids
@@ -51,6 +53,7 @@ class Watch:
         self.wait_for_scheduled = wait_for_scheduled
         self.log = log
         self.population = population
+        self.metric_tags = metric_tags or {}
 
     # --- what is watched ------------------------------------------------------------------
 
@@ -201,4 +204,17 @@ class Watch:
             value["by_status"],
             value["by_channel"],
         )
+        _count(value, self.metric_tags)
         return value
+
+
+def _count(value: dict[str, Any], tags: dict[str, str]) -> None:
+    """A finished wait's figures as metrics (:mod:`~airflow_provider_cascade.metrics`)."""
+    from airflow_provider_cascade.metrics import gauge, incr
+
+    total = sum(value["by_status"].values())
+    for status, count in value["by_status"].items():
+        incr("cascade.delivery.final", count, status=status, **tags)
+        gauge("cascade.delivery.share", count / total if total else 0.0, status=status, **tags)
+    for channel, count in value["by_channel"].items():
+        incr("cascade.delivery.by_channel", count, channel=channel, **tags)

@@ -42,6 +42,7 @@ from airflow_provider_cascade.hooks.pacing import Pacer
 from airflow_provider_cascade.hooks.replies import Reply, ReplyKind, classify, status_payload
 from airflow_provider_cascade.hooks.status import CascadeAsyncHook
 from airflow_provider_cascade.messages import CascadeMessage, Route, SentMessage
+from airflow_provider_cascade.metrics import incr
 from airflow_provider_cascade.wire import send_body
 
 __all__ = ["CascadeAsyncHook", "CascadeConnectionConfig", "CascadeHook", "Pacer"]
@@ -268,7 +269,13 @@ class CascadeHook(BaseHook):
     def _get_status(self, message_id: str) -> Reply:
         self.pacer.wait()
         response = self._session.get(self.config.status_url(message_id), timeout=self._timeouts)
-        return classify(response.status_code, response.content, response.headers.get("Retry-After"))
+        incr("cascade.status.lookups", conn_id=self.cascade_conn_id)
+        reply = classify(
+            response.status_code, response.content, response.headers.get("Retry-After")
+        )
+        if reply.kind is ReplyKind.RATE_LIMITED:
+            incr("cascade.requests.rate_limited", conn_id=self.cascade_conn_id, call="status")
+        return reply
 
     @property
     def _timeouts(self) -> tuple[float, float]:
@@ -325,6 +332,8 @@ class _BatchAttempt:
         reply = classify(
             response.status_code, response.content, response.headers.get("Retry-After")
         )
+        if reply.kind is ReplyKind.RATE_LIMITED:
+            incr("cascade.requests.rate_limited", conn_id=self.conn_id, call="send")
         return accepted(reply, self.batch, self.conn_id)
 
 

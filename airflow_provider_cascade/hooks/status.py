@@ -31,8 +31,9 @@ from airflow_provider_cascade.exceptions import CascadeServerError
 from airflow_provider_cascade.hooks.connection import CascadeConnectionConfig, connection_config
 from airflow_provider_cascade.hooks.outcomes import Retryable, Uncertain, accepted, backoff
 from airflow_provider_cascade.hooks.pacing import Pacer
-from airflow_provider_cascade.hooks.replies import classify, status_payload
+from airflow_provider_cascade.hooks.replies import Reply, ReplyKind, classify, status_payload
 from airflow_provider_cascade.messages import CascadeMessage, Route, SentMessage
+from airflow_provider_cascade.metrics import incr
 from airflow_provider_cascade.wire import send_body
 
 if TYPE_CHECKING:
@@ -151,7 +152,15 @@ class CascadeAsyncHook(BaseHook):
                 status, retry_after = response.status, response.headers.get("Retry-After")
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             raise CascadeServerError(f"status look-up failed ({type(error).__name__})") from None
-        return status_payload(classify(status, body, retry_after), self.cascade_conn_id)
+        reply = classify(status, body, retry_after)
+        self._count(reply, "status")
+        return status_payload(reply, self.cascade_conn_id)
+
+    def _count(self, reply: Reply, call: str) -> None:
+        if call == "status":
+            incr("cascade.status.lookups", conn_id=self.cascade_conn_id)
+        if reply.kind is ReplyKind.RATE_LIMITED:
+            incr("cascade.requests.rate_limited", conn_id=self.cascade_conn_id, call=call)
 
     async def send_batch(
         self,
@@ -223,7 +232,9 @@ class CascadeAsyncHook(BaseHook):
             ) from None
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             raise Uncertain(f"{type(error).__name__} after the request was sent") from None
-        return accepted(classify(status, content, retry_after), batch, self.cascade_conn_id)
+        reply = classify(status, content, retry_after)
+        self._count(reply, "send")
+        return accepted(reply, batch, self.cascade_conn_id)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -204,6 +204,7 @@ class CascadeSendOperator(BaseOperator):
         try:
             return self._send(context)
         except CascadeError as error:
+            self._count_failure(error)
             # The Cascade tab of a failed send shows what failed (problems masked) and
             # what was accepted before; the XCom under FAILURE_KEY holds it.
             from airflow_provider_cascade.results import FAILURE_KEY, failure_summary
@@ -271,7 +272,34 @@ class CascadeSendOperator(BaseOperator):
         if result.messages is not None and not result.dry_run:
             context["ti"].xcom_push(key=MESSAGE_IDS_KEY, value=result.message_ids)
         self._describe_outlets(context, result)
+        if not result.dry_run:
+            self._count(result)
         return result.to_xcom()
+
+    def _count(self, result: CascadeSendResult) -> None:
+        """The send's figures as metrics (:mod:`~airflow_provider_cascade.metrics`)."""
+        from airflow_provider_cascade.metrics import incr
+
+        tags = self._metric_tags()
+        incr("cascade.send.sent", result.sent, **tags)
+        incr("cascade.send.rejected", len(result.rejected), **tags)
+        incr("cascade.send.in_doubt", len(result.in_doubt), **tags)
+        for guardrail, count in (
+            ("suppression", result.suppressed),
+            ("dedupe", result.duplicate_count),
+            ("quiet_hours", result.held_count),
+        ):
+            incr("cascade.send.suppressed", count, guardrail=guardrail, **tags)
+
+    def _count_failure(self, error: Exception) -> None:
+        from airflow_provider_cascade.metrics import incr
+
+        tags = self._metric_tags()
+        incr("cascade.send.failed", error=type(error).__name__, **tags)
+        incr("cascade.send.sent", len(getattr(error, "accepted", ())), **tags)
+
+    def _metric_tags(self) -> dict[str, str]:
+        return {"conn_id": self.cascade_conn_id, "dag_id": self.dag_id, "task_id": self.task_id}
 
     def _describe_outlets(self, context: Context, result: CascadeSendResult) -> None:
         """Put the send's figures in each outlet asset's event ``extra``, so that a DAG

@@ -33,6 +33,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from airflow_provider_cascade.metrics import incr
 from airflow_provider_cascade.replies.payload import MAX_BODY_BYTES, PayloadError, read_replies
 from airflow_provider_cascade.replies.settings import ReplySettings, reply_settings
 from airflow_provider_cascade.replies.store import ReplyStore, Stored, dialect_of
@@ -164,21 +165,25 @@ async def receive(conn_id: str, request: Request, token: str | None = None) -> J
         receiver = await run_in_threadpool(_receivers(request).get, conn_id)
     except Exception as error:
         log.error("Replies for %r refused (503): its settings cannot be used: %s", conn_id, error)
+        incr("cascade.replies.unavailable", conn_id=conn_id)
         return JSONResponse({"detail": "replies cannot be stored now"}, status_code=503)
     if receiver is None or not token or not receiver.accepts(token):
+        # No conn_id tag: the path is anyone's to make up (a metric's tags stay few).
+        incr("cascade.replies.refused", http_status=404)
         return JSONResponse(_NOT_FOUND, status_code=404)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return _too_large()
+        return _too_large(conn_id)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY_BYTES:
-            return _too_large()
+            return _too_large(conn_id)
     try:
         replies = read_replies(bytes(body))
     except PayloadError as error:
         log.warning("Replies for %r refused (422): %s", conn_id, error)
+        incr("cascade.replies.refused", conn_id=conn_id, http_status=422)
         return JSONResponse({"detail": str(error)}, status_code=422)
     try:
         stored = await run_in_threadpool(receiver.save, replies)
@@ -186,7 +191,9 @@ async def receive(conn_id: str, request: Request, token: str | None = None) -> J
         log.error(
             "Replies for %r not stored (503, SMSBAT retries): %s", conn_id, type(error).__name__
         )
+        incr("cascade.replies.unavailable", conn_id=conn_id)
         return JSONResponse({"detail": "replies cannot be stored now"}, status_code=503)
+    incr("cascade.replies.received", stored.new, conn_id=conn_id)
     log.info(
         "Replies for %r: %d stored, %d repeated%s",
         conn_id,
@@ -197,7 +204,8 @@ async def receive(conn_id: str, request: Request, token: str | None = None) -> J
     return JSONResponse({"stored": stored.new, "repeated": stored.repeated})
 
 
-def _too_large() -> JSONResponse:
+def _too_large(conn_id: str) -> JSONResponse:
+    incr("cascade.replies.refused", conn_id=conn_id, http_status=413)
     return JSONResponse(
         {"detail": f"the body is over {MAX_BODY_BYTES // 1024} KB"}, status_code=413
     )

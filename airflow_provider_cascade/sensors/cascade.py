@@ -164,6 +164,11 @@ class CascadeDeliverySensor(BaseSensorOperator):
                 wait_for_scheduled=self.wait_for_scheduled,
                 log=self.log,
                 population=population,
+                metric_tags={
+                    "conn_id": self.cascade_conn_id,
+                    "dag_id": self.dag_id,
+                    "task_id": self.task_id,
+                },
             )
         return self._watch
 
