@@ -9,7 +9,9 @@ ids, a message status or channel, an HTTP status. A metric never fails what it c
 
 from __future__ import annotations
 
+import importlib
 import logging
+import sys
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -102,9 +104,31 @@ def _emit(kind: str, name: str, value: float, tags: dict[str, Any]) -> None:
     if name not in METRICS:
         raise ValueError(f"{name} is not a metric of the provider (metrics.METRICS)")
     try:
-        from airflow.providers.common.compat.sdk import Stats
-
         given = {key: str(tag) for key, tag in tags.items() if tag is not None}
-        getattr(Stats, kind)(name, value, tags=given)
+        getattr(_stats(), kind)(name, value, tags=given)
     except Exception as error:  # a metric never fails what it counts
         log.debug("metric %s not emitted: %s", name, error)
+
+
+#: Airflow 3.2+ keeps two copies of its stats module: the task SDK's, set up in task
+#: processes, and the core's, set up in the API server, scheduler and triggerer.
+_STATS_MODULES = (
+    "airflow.sdk._shared.observability.metrics.stats",
+    "airflow._shared.observability.metrics.stats",
+)
+
+
+def _stats() -> Any:
+    """The stats client this process set up (the one its metrics go through)."""
+    for name in _STATS_MODULES:
+        module = sys.modules.get(name)
+        if module is None:
+            try:
+                module = importlib.import_module(name)
+            except ImportError:
+                continue
+        if getattr(module, "_factory", None) is not None:
+            return module
+    from airflow.providers.common.compat.sdk import Stats  # Airflow before 3.2
+
+    return Stats

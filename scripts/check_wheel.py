@@ -37,9 +37,7 @@ def main() -> None:
     check((where / "py.typed").is_file(), "py.typed is installed (PEP 561)")
     dist = distribution("airflow-provider-cascade")
     check(dist.version == package.__version__, f"version {dist.version}")
-    check(
-        any(p.name == "LICENSE" for p in dist.files or ()), "the LICENSE file is in the wheel"
-    )
+    check(any(p.name == "LICENSE" for p in dist.files or ()), "the LICENSE file is in the wheel")
     plugins = {e.name: e.value for e in entry_points(group="airflow.plugins")}
     check(plugins.get("cascade", "").endswith(":CascadePlugin"), "the airflow.plugins entry point")
 

@@ -34,6 +34,9 @@ DATA_CONN = {
     "schema": DATABASE,
 }
 SANDBOX_ARGS = "--rate-limit 40 --delivery-seconds 1"
+#: Where every process of the deployment sends its statsd metrics (tests/cluster/
+#: test_metrics.py listens there; nothing does otherwise, and UDP does not mind).
+STATSD_PORT = 28125
 #: The sandbox's API key (the harness's default is a random one).
 SANDBOX_KEY = "cluster-sandbox-key-6d1f"
 #: The token in the reply callback URL of the ``cascade_replies`` connection.
@@ -175,10 +178,17 @@ def running_cluster(**settings: str) -> Iterator[Cluster]:
         "AIRFLOW_CONN_CASCADE_FLAKY_PG": json.dumps({**DATA_CONN, "port": FLAKY_DB_PORT}),
         "CASCADE_SANDBOX_API_KEY": SANDBOX_KEY,
     }
+    statsd = {
+        "AIRFLOW__METRICS__STATSD_ON": "True",
+        "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+        "AIRFLOW__METRICS__STATSD_PORT": str(STATSD_PORT),
+        "AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED": "True",  # tags in the names
+    }
     # The tests' own Airflow settings (a private SQLite home) are not the deployment's.
     for name in [n for n in env if n.startswith("AIRFLOW__") or n == "AIRFLOW_HOME"]:
         del env[name]
     env.pop("AIRFLOW_CONN_CASCADE_DEFAULT", None)
+    env.update(statsd)
     env.update(settings)
     subprocess.run(["bash", str(HARNESS), "up"], env=env, check=True, timeout=600)
     try:
