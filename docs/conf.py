@@ -65,7 +65,18 @@ def render_metrics() -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_fault_kinds() -> str:
+    """The sandbox's fault kinds (``sandbox.state.FAULT_DESCRIPTIONS``, which ``--help``
+    prints too) as a table."""
+    from airflow_provider_cascade.sandbox.state import FAULT_DESCRIPTIONS
+
+    lines = ["| fault kind | what the send request gets |", "|---|---|"]
+    lines += [f"| `{kind}` | {_cell(what)} |" for kind, what in FAULT_DESCRIPTIONS.items()]
+    return "\n".join(lines) + "\n"
+
+
 generated = DOCS / "_generated"
 generated.mkdir(exist_ok=True)
 (generated / "compatibility_table.md").write_text(render_compatibility(), encoding="utf-8")
 (generated / "metrics_table.md").write_text(render_metrics(), encoding="utf-8")
+(generated / "fault_kinds.md").write_text(render_fault_kinds(), encoding="utf-8")

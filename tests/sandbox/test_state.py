@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import pytest
 
@@ -171,14 +170,11 @@ def test_the_api_key_comes_from_the_environment(monkeypatch):
     assert parse_args([]).api_key is None
 
 
-def test_help_and_the_docs_list_every_fault_kind_with_one_description(capsys):
+def test_help_lists_every_fault_kind_with_its_description(capsys):
+    """``--help`` and the docs (docs/conf.py renders the table) read FAULT_DESCRIPTIONS."""
     with pytest.raises(SystemExit):
         parse_args(["--help"])
     shown = capsys.readouterr().out
-    page = (Path(__file__).resolve().parents[2] / "docs" / "sandbox.md").read_text()
-    section = page.split("| fault kind |", 1)[1].split("\n\n", 1)[0]
-    table = dict(re.findall(r"^\| `([a-z0-9_]+)` \| (.+) \|$", section, re.MULTILINE))
-    assert table == FAULT_DESCRIPTIONS
     assert tuple(FAULT_DESCRIPTIONS) == FAULT_KINDS
     for kind, description in FAULT_DESCRIPTIONS.items():
         assert re.search(rf"^  {kind} +{re.escape(description)}$", shown, re.MULTILINE), kind
