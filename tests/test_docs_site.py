@@ -104,7 +104,7 @@ def test_every_page_linked_from_the_index_loads_with_no_broken_link(site, browse
         "connection", "sending", "taskflow", "guardrails", "guarantees", "delivery",
         "replies", "ui", "notifications", "hook", "databases", "scaling-out", "sandbox",
         "examples", "benchmarks", "troubleshooting", "compatibility", "api",
-        "architecture", "development", "changelog", "install", "metrics",
+        "architecture", "development", "changelog", "install", "metrics", "deadlines", "approvals",
     }  # fmt: skip
     assert {f"{site}{name}.html" for name in expected} <= set(pages)
     broken: list[str] = []
