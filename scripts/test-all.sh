@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite on the latest Airflow (.venv), and at the same time the older-Airflow
-# lanes (.venv-2.11, .venv-3.0: see README, "Compatibility") in their own venvs, each
+# lanes (.venv-2.11, .venv-3.0: see docs/compatibility.md) in their own venvs, each
 # installed from its lock file. Fails if any lane fails or collects no test.
 set -uo pipefail
 cd "$(dirname "$0")/.."

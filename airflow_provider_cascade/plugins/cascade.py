@@ -4,7 +4,7 @@
 A "Cascade" tab on every task instance page (a send's or a delivery check's figures and
 charts; other tasks say they have none) and on every run page (the run's Cascade tasks).
 Before Airflow 3.1 the UI has no plugin views: the tabs are absent there and nothing else
-changes (README, Compatibility).
+changes (docs/compatibility.md).
 
 The replies receiver (``POST /cascade/replies/{conn_id}?token=...``) is served by the API
 server from Airflow 3.0; on 2.11 it runs on its own (``cascade-replies``).

@@ -25,7 +25,7 @@ from airflow_provider_cascade.sandbox.contract import (
 )
 
 #: What the sandbox can do to a send request instead of answering it normally, and what
-#: each does (the README's list and ``--help`` are made from this; a test keeps them equal).
+#: each does (the docs' table, docs/sandbox.md, and ``--help`` are made from this).
 FAULT_DESCRIPTIONS = {
     "500": "server error, nothing accepted",
     "429": "rate limited, no Retry-After",
