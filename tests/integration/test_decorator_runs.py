@@ -9,6 +9,7 @@ from airflow.utils.state import DagRunState, TaskInstanceState
 
 from airflow_provider_cascade.results import FAILURE_KEY, CascadeSendResult
 from tests.airflow_runs import run, xcom
+from tests.compat import running_version
 from tests.dags import decorated_dags as dags
 from tests.integration.test_operator_runs import outbox  # noqa: F401 (a fixture)
 
@@ -19,24 +20,29 @@ pytestmark = [
 ]
 
 
+#: 100,000 on the latest Airflow; the older lanes, which run at the same time on the same
+#: cores, send 10,000 through the same code.
+GENERATED = dags.GENERATED if running_version() >= (3, 3) else 10_000
+
+
 def test_a_generator_of_100000_messages_is_sent_once_each_and_written_back(sandbox, outbox):  # noqa: F811
-    db = outbox(dags.GENERATED)
-    dag_run, tis = run(dags.generator)
+    db = outbox(GENERATED)
+    dag_run, tis = run(dags.generator, conf={"count": GENERATED})
     assert dag_run.state == DagRunState.SUCCESS, tis["confirmations"].state
     recorded = sandbox.messages()
-    assert len(recorded) == dags.GENERATED
+    assert len(recorded) == GENERATED
     assert sandbox.stats()["duplicate_tracking_ids"] == 0
-    assert {m["tracking_id"] for m in recorded} == {str(n) for n in range(1, dags.GENERATED + 1)}
+    assert {m["tracking_id"] for m in recorded} == {str(n) for n in range(1, GENERATED + 1)}
     marked = dict(db.execute("SELECT id, message_id FROM outbox WHERE message_id IS NOT NULL"))
-    assert len(marked) == dags.GENERATED
+    assert len(marked) == GENERATED
     assert {str(k): v for k, v in marked.items()} == {
         m["tracking_id"]: m["message_id"] for m in recorded
     }
     result = xcom(dag_run, "confirmations")
-    assert result["sent"] == dags.GENERATED
+    assert result["sent"] == GENERATED
     # The outbox holds every id; the XCom the figures and the first ids, never a message's
     # phone or text (run() scans it for phones).
-    assert len(result["messages"]) == 10_000
+    assert len(result["messages"]) == min(GENERATED, 10_000)
     assert set(result["messages"][0]) <= {"message_id", "tracking_id", "sent_at"}
     assert "confirmed" not in json.dumps(result)
 
