@@ -108,8 +108,10 @@ class CascadeNotifier(BaseNotifier):
         # Airflow 3.1+ reads it when awaiting the notifier; older BaseNotifiers take none.
         self.context: Any = context or {}
         if context is not None:
-            # Built by Airflow's callback trigger, which logs these kwargs, phones included,
-            # if the callback fails: the phones are masked in this process's logs first.
+            # Built by Airflow's callback trigger (in the triggerer), which logs these kwargs,
+            # phones included, if the callback fails: the phones are masked there first. Not
+            # in a task process: there mask_secret sends each value to the supervisor, whose
+            # debug log prints the message whole.
             _mask(self.to_phones)
 
     @classmethod
@@ -198,7 +200,6 @@ class CascadeNotifier(BaseNotifier):
 
     def _pages(self, context: Context) -> list[CascadeMessage]:
         phones = [self.to_phones] if isinstance(self.to_phones, str) else list(self.to_phones)
-        _mask(phones)  # as rendered: a template may have named them
         prefix = _cause(context)
         return parse_messages(
             [
