@@ -4,7 +4,9 @@
 # nothing of the checkout: scripts/check_wheel.py (copied there) checks the provider, its
 # connection type, TaskFlow decorator and plugin load, that the console scripts answer,
 # and that an example DAG runs end to end against the installed sandbox. A file missing
-# from the wheel (py.typed...) or a dropped entry point fails it.
+# from the wheel (py.typed...) or a dropped entry point fails it: shown once on a clone with
+# airflow_provider_cascade/py.typed deleted ("FAIL  py.typed is installed (PEP 561)") and
+# once with the airflow.plugins entry point dropped ("FAIL  the airflow.plugins entry point").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
