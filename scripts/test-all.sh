@@ -18,8 +18,10 @@ for lane in $LANES; do
             make -s ".venv-$lane/.installed"
         fi
         # Its own database on the shared PostgreSQL/MariaDB servers: the lanes run at once.
+        # At a lower priority than the latest lane, the longest of the three: they share
+        # the cores, and the run ends when the latest lane does.
         CASCADE_TEST_DATABASE="cascade_airflow_${lane//./_}" \
-            ".venv-$lane/bin/python" -m pytest -p no:cacheprovider --ignore=tests/cluster \
+            nice -n 5 ".venv-$lane/bin/python" -m pytest -p no:cacheprovider --ignore=tests/cluster \
             --ignore=tests/cluster_fab \
             ${LANE_PYTEST_ARGS-}
     ) > ".ci/logs/airflow-$lane.log" 2>&1 &
@@ -28,7 +30,7 @@ done
 
 # The package as users install it: built, twine-checked, the wheel in a fresh venv
 # (scripts/check-wheel.sh), beside the lanes.
-bash scripts/check-wheel.sh > .ci/logs/wheel.log 2>&1 &
+nice -n 15 bash scripts/check-wheel.sh > .ci/logs/wheel.log 2>&1 &
 wheel_pid=$!
 
 # The cluster tests (tests/cluster: a real deployment, scripts/cluster.sh) run after the

@@ -134,14 +134,24 @@ def test_a_trigger_killed_mid_round_looks_up_again_at_most_one_checkpoint(
         "max_requests_per_second": 400,
         "poll_interval": 0.1,
     }
+
+    def checkpointed() -> set[str]:
+        return {message_id for message_id, _ in workspace.read_finals()}
+
+    # Killed once two checkpoints are written and the round is still going.
     mid_round = run_until_cancelled(
-        CascadeDeliveryTrigger(**kwargs), after=60, until=lambda: len(endpoint.seen) >= 450
+        CascadeDeliveryTrigger(**kwargs), after=60, until=lambda: len(checkpointed()) >= 200
     )
+    saved, seen_before = checkpointed(), set(endpoint.seen)
     assert mid_round == [] and len(endpoint.seen) < 1_000  # killed mid-round
     (event,) = run_until_cancelled(CascadeDeliveryTrigger(**kwargs), after=30)
     assert event["status"] == "success"
-    twice = sum(1 for count in Counter(endpoint.seen).values() if count > 1)
-    assert twice <= 100 + 5, twice  # one checkpoint's worth (and a look-up or two in flight)
+    again = {message_id for message_id, count in Counter(endpoint.seen).items() if count > 1}
+    # What was checkpointed is never looked up again; what is looked up again was looked up
+    # before the kill and not yet checkpointed: found final since the last checkpoint (at
+    # most CHECKPOINT_FINALS) or still in flight (at most the window the pace allows). How
+    # many of the latter there are depends on the machine's load, so it is not counted.
+    assert again.isdisjoint(saved) and again <= seen_before - saved
     assert set(endpoint.seen) == set(ids)
 
 

@@ -160,7 +160,7 @@ def cluster_missed_deadline() -> None:
 
     @task
     def slow_wait(result: dict[str, Any]) -> int:
-        time.sleep(40)  # a wait that takes longer than the deadline allows
+        time.sleep(20)  # a wait that takes longer than the deadline allows
         return int(result["sent"])
 
     slow_wait(notices())
