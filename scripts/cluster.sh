@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # A real Airflow deployment on one machine, from the project's venv and the machine's
 # services: the metadata database on PostgreSQL (its own database), the CeleryExecutor with
-# Redis as broker and PostgreSQL as result backend, api-server, scheduler, dag-processor,
-# triggerer, two Celery workers (worker-1, worker-2; concurrency 2 each) and a sandbox.
+# a Redis of its own as broker (port 26379, nothing kept on disk: the machine's Redis is
+# shared) and PostgreSQL as result backend, api-server, scheduler, dag-processor, triggerer,
+# two Celery workers (worker-1, worker-2; concurrency 2 each) and a sandbox. With
+# CASCADE_CLUSTER_DB_PROXY_PORT set, every process reaches the metadata database through a
+# TCP proxy on that port (the `db-proxy` component): killing it makes the database
+# unreachable for this deployment only, the machine's PostgreSQL running on for the rest.
 #
 #   scripts/cluster.sh up        start everything; return once the API server answers,
 #                                both workers are registered and the DAGs are parsed
@@ -15,6 +19,9 @@
 #   scripts/cluster.sh restart-workers
 #                                start again any worker that died (a test killed it), and
 #                                return once both are registered
+#   scripts/cluster.sh kill NAME SIGKILL a component and its process tree (api-server,
+#                                scheduler, dag-processor, triggerer, redis, db-proxy)
+#   scripts/cluster.sh start NAME start it again
 #   scripts/cluster.sh down      stop everything it started, drop its database (idempotent)
 #
 # DAGs come from CASCADE_CLUSTER_DAGS (default example_dags/). Every AIRFLOW_CONN_* and
@@ -31,7 +38,8 @@ PY=$VENV/bin/python
 DB_NAME=${CASCADE_CLUSTER_DB:-cascade_cluster}
 API_PORT=${CASCADE_CLUSTER_API_PORT:-28080}
 SANDBOX_PORT=${CASCADE_CLUSTER_SANDBOX_PORT:-28765}
-REDIS_DB=${CASCADE_CLUSTER_REDIS_DB:-7}
+REDIS_PORT=${CASCADE_CLUSTER_REDIS_PORT:-26379}
+DB_PROXY_PORT=${CASCADE_CLUSTER_DB_PROXY_PORT:-}
 WORKERS=(worker-1 worker-2)
 STARTUP_TIMEOUT=${CASCADE_CLUSTER_TIMEOUT:-240}
 
@@ -45,12 +53,7 @@ ensure_services() {
         pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
         for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
     fi
-    if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
-        log "starting Redis"
-        redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
-            --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
-        for _ in $(seq 30); do redis-cli ping >/dev/null 2>&1 && break; sleep 1; done
-    fi
+    command -v redis-server >/dev/null || { log "redis-server is not installed"; exit 1; }
 }
 
 ensure_installed() {
@@ -72,7 +75,7 @@ write_env() {
     dags=$(cd "${CASCADE_CLUSTER_DAGS:-$ROOT/example_dags}" && pwd)
     secret=$("$PY" -c "import secrets; print(secrets.token_urlsafe(32))")
     api_key=${CASCADE_SANDBOX_API_KEY:-$("$PY" -c "import secrets; print(secrets.token_hex(16))")}
-    local pg="postgres@127.0.0.1:5432/$DB_NAME"
+    local pg="postgres@127.0.0.1:${DB_PROXY_PORT:-5432}/$DB_NAME"
     local admin_password
     admin_password=$("$PY" -c "import secrets; print(secrets.token_urlsafe(12))")
     echo "{\"admin\": \"$admin_password\"}" > "$CLUSTER/passwords.json"
@@ -106,7 +109,7 @@ PYTHON
         done <<EOF
 AIRFLOW__CORE__EXECUTOR=CeleryExecutor
 AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=postgresql+psycopg2://$pg
-AIRFLOW__CELERY__BROKER_URL=redis://127.0.0.1:6379/$REDIS_DB
+AIRFLOW__CELERY__BROKER_URL=redis://127.0.0.1:$REDIS_PORT/0
 AIRFLOW__CELERY__RESULT_BACKEND=db+postgresql://$pg
 AIRFLOW__CELERY__WORKER_CONCURRENCY=2
 AIRFLOW__CORE__DAGS_FOLDER=$dags
@@ -213,11 +216,34 @@ kill_component() {
     log "$1: killed"
 }
 
+# The broker: a Redis of this deployment's own, keeping nothing (a restart loses what
+# was queued, as a broker without persistence does).
+start_redis() {
+    start redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" \
+        --appendonly no --dir "$CLUSTER"
+}
+
+redis_answers() {
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping
+}
+
+start_db_proxy() {
+    start db-proxy "$PY" "$ROOT/scripts/cluster_helpers.py" proxy "$DB_PROXY_PORT" 5432
+}
+
+db_proxy_answers() {
+    pg_isready -q -h 127.0.0.1 -p "$DB_PROXY_PORT"
+}
+
 # Start a component again after kill (its earlier log kept beside the new one).
 start_component() {
     load_env
     local name=$1
     case "$name" in
+        redis) start_redis ;;
+        db-proxy)
+            [ -n "$DB_PROXY_PORT" ] || { echo "no db-proxy: CASCADE_CLUSTER_DB_PROXY_PORT" >&2; exit 2; }
+            start_db_proxy ;;
         api-server) start api-server "$AIRFLOW" api-server --port "$API_PORT" ;;
         scheduler|dag-processor|triggerer) start "$name" "$AIRFLOW" "$name" ;;
         *) echo "cannot start $name" >&2; exit 2 ;;
@@ -235,7 +261,12 @@ up() {
     write_env
     load_env
     psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE \"$DB_NAME\"" > /dev/null
-    redis-cli -h 127.0.0.1 -n "$REDIS_DB" FLUSHDB > /dev/null
+    start_redis
+    wait_for "Redis on port $REDIS_PORT" redis_answers
+    if [ -n "$DB_PROXY_PORT" ]; then
+        start_db_proxy
+        wait_for "the metadata database's proxy on port $DB_PROXY_PORT" db_proxy_answers
+    fi
     log "migrating the metadata database ($DB_NAME)"
     "$AIRFLOW" db migrate > "$CLUSTER/logs/db-migrate.log" 2>&1 \
         || { tail -n 40 "$CLUSTER/logs/db-migrate.log"; exit 1; }
@@ -284,7 +315,6 @@ down() {
         psql -q -h 127.0.0.1 -U postgres -d postgres \
             -c "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)" > /dev/null
     fi
-    redis-cli -h 127.0.0.1 -n "$REDIS_DB" FLUSHDB > /dev/null 2>&1 || true
     rm -f "$CLUSTER/env.sh"
     log "down"
 }

@@ -3,12 +3,17 @@ deployment is ready (the DAGs parsed, the workers registered).
 
     python scripts/cluster_helpers.py dags-parsed <dags folder>
     python scripts/cluster_helpers.py workers-ready <name> [<name>...]
+    python scripts/cluster_helpers.py proxy <listen port> <target port>
+
+``proxy`` forwards a loopback port to another until it is killed (the metadata database's
+proxy: killing it cuts this deployment's connections to the database, and only those).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 
 
@@ -50,10 +55,22 @@ def workers_ready(names: list[str]) -> bool:
     return not missing
 
 
+def proxy(listen_port: int, target_port: int) -> None:
+    """Forward ``listen_port`` to ``target_port`` on loopback until killed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.tcp_proxy import TcpProxy
+
+    with TcpProxy(listen_port, "127.0.0.1", target_port):
+        print(f"forwarding 127.0.0.1:{listen_port} to 127.0.0.1:{target_port}", flush=True)
+        threading.Event().wait()
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     if command == "dags-parsed":
         sys.exit(0 if dags_parsed(args[0]) else 1)
     if command == "workers-ready":
         sys.exit(0 if workers_ready(args) else 1)
+    if command == "proxy":
+        proxy(int(args[0]), int(args[1]))
     sys.exit(f"unknown command {command!r}")

@@ -1,7 +1,7 @@
 """The real deployment the cluster tests run on: scripts/cluster.sh, started once a session.
 
-Skipped with the reason where Redis or PostgreSQL do not answer (a laptop); CI sets
-CASCADE_REQUIRE_DATABASES=1, which makes a missing service a failure.
+Skipped with the reason where PostgreSQL does not answer or redis-server is not installed
+(a laptop); CI sets CASCADE_REQUIRE_DATABASES=1, which makes either a failure.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import time
@@ -162,15 +163,17 @@ class Cluster:
 
 
 @contextmanager
-def running_cluster(**settings: str) -> Iterator[Cluster]:
-    """``scripts/cluster.sh up`` with the tests' connections (and ``settings``: more
-    ``AIRFLOW__*`` variables), then ``down``."""
-    missing = [name for name, port in (("PostgreSQL", 5432), ("Redis", 6379)) if not _answers(port)]
+def running_cluster(dags: Path = DAGS, **settings: str) -> Iterator[Cluster]:
+    """``scripts/cluster.sh up`` with the tests' connections, the DAGs of ``dags`` (and
+    ``settings``: more ``AIRFLOW__*`` or ``CASCADE_CLUSTER_*`` variables), then ``down``."""
+    missing = [] if _answers(5432) else ["PostgreSQL on 127.0.0.1:5432"]
+    if not shutil.which("redis-server"):
+        missing.append("redis-server")
     if missing and not os.environ.get("CASCADE_REQUIRE_DATABASES"):
-        pytest.skip(f"the cluster tests need {' and '.join(missing)} on 127.0.0.1")
+        pytest.skip(f"the cluster tests need {' and '.join(missing)}")
     env = {
         **os.environ,
-        "CASCADE_CLUSTER_DAGS": str(DAGS),
+        "CASCADE_CLUSTER_DAGS": str(dags),
         "CASCADE_SANDBOX_ARGS": SANDBOX_ARGS,
         "AIRFLOW_CONN_CASCADE_CLUSTER_PG": json.dumps(DATA_CONN),
         "AIRFLOW_CONN_CASCADE_REPLIES": json.dumps(REPLIES_CONN),
