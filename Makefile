@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test lint docs check-wheel unit bench soak clean
+.PHONY: install demo test lint docs check-wheel unit bench bench-cluster chaos soak clean
 
 # pip's own chatter (some package indexes print a warning per package) goes to a log that
 # is shown only when the install fails, so what the demo prints is the demo's own summary.
@@ -68,6 +68,16 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 # Benchmarks: figures and ratios into benchmarks/RESULTS.md (BENCH_ARGS=--large for 1M rows).
 bench: $(VENV)/.bench-installed
 	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
+
+# A 1,000,000-message campaign on the cluster harness, unpaced and paced: its figures into
+# benchmarks/RESULTS.md (section 8). Not in CI (about 10 minutes on 2 cores).
+bench-cluster: $(VENV)/.bench-installed
+	$(PY) benchmarks/run_all.py --only 8
+
+# The fault matrix on the cluster harness, both on_uncertain modes (CI runs one of each):
+# its table into benchmarks/RESULTS.md (section 9).
+chaos: $(VENV)/.bench-installed
+	$(PY) benchmarks/run_all.py --only 9
 
 # The long fault soak: 100,000 messages under 20% injected faults (CI runs 10,000).
 soak: install

@@ -80,6 +80,14 @@ def sections(rows: str) -> list[tuple[str, Callable[[], str]]]:
             "7. Replies: the receiver in the API server of a real deployment",
             lambda: run("replies_load.py"),
         ),
+        (
+            "8. A 1,000,000-message campaign on a real deployment",
+            lambda: run("cluster_campaign.py"),
+        ),
+        (
+            "9. The fault matrix: each component of a real deployment failed mid-campaign",
+            lambda: run("chaos.py"),
+        ),
     ]
 
 

@@ -2,6 +2,9 @@
 
     python benchmarks/sandbox_ceiling.py [--requests 100] [--runs 3]
 
+(benchmarks/cluster_campaign.py measures it too, against the harness's sandbox, with the
+campaign's batch size and as many clients at once as partitions send at once.)
+
 Prints the median of the runs, so readers can tell client cost from server cost in the
 other benchmarks. The sandbox is one process with one event loop: one core.
 """
@@ -12,6 +15,7 @@ import argparse
 import json
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
@@ -21,47 +25,62 @@ from airflow_provider_cascade.sandbox.client import Sandbox
 BATCH = 1_000
 
 
-def bodies(count: int, run: int) -> list[bytes]:
+def bodies(count: int, run: int, batch: int = BATCH) -> list[bytes]:
     return [
         json.dumps(
             [
                 {
                     "id": f"r{run}-b{b}-m{m}",
                     "fromName": "Bench",
-                    "toPhone": f"+38050{(b * BATCH + m) % 10_000_000:07d}",
+                    "toPhone": f"+38050{(b * batch + m) % 10_000_000:07d}",
                     "messageType": "transaction",
                     "text": "Your order has been confirmed and will arrive tomorrow.",
                     "ttl": 86_400,
                 }
-                for m in range(BATCH)
+                for m in range(batch)
             ]
         ).encode()
         for b in range(count)
     ]
 
 
-def rates(sandbox: Sandbox, requests_per_run: int, runs: int) -> list[float]:
-    """Messages/s a raw client gets accepted, one run after another (bodies made beforehand)."""
+def rates(
+    sandbox: Sandbox, requests_per_run: int, runs: int, batch: int = BATCH, clients: int = 1
+) -> list[float]:
+    """Messages/s raw clients get accepted (``clients`` at once, each sequential), one run
+    after another (bodies made beforehand)."""
     found = []
-    with requests.Session() as session:
-        session.headers.update(
-            {"X-Authorization-Key": sandbox.api_key, "Content-Type": "application/json"}
-        )
-        url = sandbox.url + Route.STANDARD.path
-        for run in range(runs):
-            payloads = bodies(requests_per_run, run)
-            started = time.perf_counter()
+    url = sandbox.url + Route.STANDARD.path
+
+    def post_all(payloads: list[bytes]) -> None:
+        with requests.Session() as session:
+            session.headers.update(
+                {"X-Authorization-Key": sandbox.api_key, "Content-Type": "application/json"}
+            )
             for body in payloads:
                 session.post(url, data=body, timeout=60).raise_for_status()
+
+    with ThreadPoolExecutor(clients) as pool:
+        for run in range(runs):
+            payloads = bodies(requests_per_run, run, batch)
+            shares = [payloads[n::clients] for n in range(clients)]
+            started = time.perf_counter()
+            list(pool.map(post_all, shares))
             elapsed = time.perf_counter() - started
-            found.append(requests_per_run * BATCH / elapsed)
+            found.append(requests_per_run * batch / elapsed)
             sandbox.clear()
     return found
 
 
-def ceiling(sandbox: Sandbox, requests_per_run: int = 100, runs: int = 3) -> float:
+def ceiling(
+    sandbox: Sandbox,
+    requests_per_run: int = 100,
+    runs: int = 3,
+    batch: int = BATCH,
+    clients: int = 1,
+) -> float:
     """The median of :func:`rates`: what the sandbox takes when the client costs nothing."""
-    return statistics.median(rates(sandbox, requests_per_run, runs))
+    return statistics.median(rates(sandbox, requests_per_run, runs, batch, clients))
 
 
 def main() -> None:

@@ -1,0 +1,432 @@
+"""A 1,000,000-message campaign on a real deployment (make bench-cluster): the cluster
+harness (scripts/cluster.sh: API server, scheduler, DAG processor, triggerer, two Celery
+workers), the audience in PostgreSQL, the mapped campaign of
+benchmarks/dags/cluster/cascade_bench_campaign.py (8 partitions, 4 at once over both
+workers, batches of 100, every row written back), then a sampled delivery wait.
+
+    python benchmarks/cluster_campaign.py [--rows 1000000]
+
+Runs it twice: unpaced (the connection's budget far above what the machine can send), and
+paced at the published limit, 100 requests/s, set on the connection. Prints, against the
+sandbox's ceiling measured in the same run (the campaign's batch size, 4 clients at once):
+wall time and msgs/s, the CPU each part of the deployment used (which resource bounds the
+rate), peak RSS and its growth per task process of each worker, bytes the metadata
+database grew by table, the largest XCom and state-store values, write-back rows/s, and
+the delivery estimate's time for 1,000 samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import _common  # noqa: F401  (an Airflow home of its own for this process)
+from _common import machine
+from sandbox_ceiling import ceiling
+
+from airflow_provider_cascade.sandbox.client import Sandbox
+
+REPO = Path(__file__).resolve().parent.parent
+HARNESS = REPO / "scripts" / "cluster.sh"
+CLUSTER = REPO / ".cluster"
+DAGS = Path(__file__).resolve().parent / "dags" / "cluster"
+METADATA_DB = "cascade_cluster"
+AUDIENCE_DB = "cascade_bench_campaign"
+SANDBOX_URL = "http://127.0.0.1:28765"
+SANDBOX_KEY = "bench-campaign-sandbox-7c1e"
+BATCH_SIZE = 100
+AT_ONCE = 4
+PACED_BUDGET = 100.0  # requests/s: the service's published limit
+#: Goals (issue 28).
+UNPACED_GOAL, PACED_GOAL, RSS_GOAL_MB, VALUE_GOAL = 0.8, 0.9, 100, 64 * 1024
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def sql(database: str, query: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    import psycopg2
+
+    conn = psycopg2.connect(host="127.0.0.1", user="postgres", dbname=database)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(query, parameters)
+            return cursor.fetchall() if cursor.description else []
+    finally:
+        conn.close()
+
+
+def load_audience(rows: int) -> float:
+    """The audience table, fresh; the seconds it took."""
+    started = time.perf_counter()
+    sql(AUDIENCE_DB, "DROP TABLE IF EXISTS bench_audience")
+    sql(
+        AUDIENCE_DB,
+        "CREATE TABLE bench_audience (id BIGINT PRIMARY KEY, to_phone TEXT NOT NULL,"
+        " text TEXT NOT NULL, message_id TEXT, sent_at TEXT, marks INT NOT NULL DEFAULT 0,"
+        " marked_at TIMESTAMPTZ)",
+    )
+    sql(
+        AUDIENCE_DB,
+        "INSERT INTO bench_audience (id, to_phone, text) SELECT n,"
+        " '+38099' || lpad((n % 10000000)::text, 7, '0'),"
+        " 'Black Friday starts now: up to -50% on everything in the app.'"
+        " FROM generate_series(1, %s) AS n",
+        (rows,),
+    )
+    sql(AUDIENCE_DB, "VACUUM ANALYZE bench_audience")
+    return time.perf_counter() - started
+
+
+def table_sizes() -> dict[str, int]:
+    return {
+        name: int(size)
+        for name, size in sql(
+            METADATA_DB,
+            "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind = 'r'",
+        )
+    }
+
+
+# --- what the machine's processes did: CPU by part of the deployment, RSS per task -------
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = defaultdict(list)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            tree[ppid].append(int(entry.name))
+    return tree
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _memory_kb(pid: int) -> tuple[int, int] | None:
+    """(VmRSS, VmHWM) in kB."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    values = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    try:
+        return int(values["VmRSS"].split()[0]), int(values["VmHWM"].split()[0])
+    except KeyError:
+        return None
+
+
+class Sampler:
+    """Every 0.5 s: each process's CPU time by the part of the deployment it belongs to,
+    and each worker's processes' RSS (first seen and peak); every 2 s the largest value in
+    the task state store."""
+
+    def __init__(self) -> None:
+        self.roots = {path.stem: int(path.read_text()) for path in (CLUSTER / "pids").glob("*.pid")}
+        self.cpu: dict[int, tuple[str, float, float]] = {}  # pid -> (part, first, last)
+        self.rss: dict[int, tuple[str, int, int, int]] = {}  # pid -> (worker, depth, first, peak)
+        self.largest_state_value = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _parts(self) -> dict[int, tuple[str, int]]:
+        tree = _children()
+        parts: dict[int, tuple[str, int]] = {}
+        for name, root in self.roots.items():
+            queue = [(root, 0)]
+            while queue:
+                pid, depth = queue.pop()
+                parts[pid] = (name, depth)
+                queue.extend((child, depth + 1) for child in tree.get(pid, []))
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) not in parts:
+                try:
+                    comm = (entry / "comm").read_text().strip()
+                except OSError:
+                    continue
+                parts[int(entry.name)] = ("postgres" if comm == "postgres" else "other", 0)
+        return parts
+
+    def _run(self) -> None:
+        ticks = 0
+        while not self._stop.wait(0.5):
+            for pid, (part, depth) in self._parts().items():
+                seconds = _cpu_seconds(pid)
+                if seconds is None:
+                    continue
+                _, first, _ = self.cpu.get(pid, (part, seconds, seconds))
+                self.cpu[pid] = (part, first, seconds)
+                if part.startswith("worker") and (memory := _memory_kb(pid)):
+                    rss, peak = memory
+                    _, _, first_rss, old_peak = self.rss.get(pid, (part, depth, rss, 0))
+                    self.rss[pid] = (part, depth, first_rss, max(old_peak, peak, rss))
+            ticks += 1
+            if ticks % 4 == 0:
+                [(largest,)] = sql(
+                    METADATA_DB,
+                    "SELECT COALESCE(MAX(octet_length(value)), 0) FROM task_state_store",
+                )
+                self.largest_state_value = max(self.largest_state_value, int(largest))
+
+    def cpu_by_part(self) -> dict[str, float]:
+        used: dict[str, float] = defaultdict(float)
+        for part, first, last in self.cpu.values():
+            used[part.split("-")[0] if part.startswith("worker") else part] += last - first
+        return dict(used)
+
+    def worker_memory(self) -> dict[str, tuple[float, float]]:
+        """Worker -> (peak RSS of its task processes, their largest growth), MB."""
+        found: dict[str, tuple[float, float]] = {}
+        for worker, depth, first, peak in self.rss.values():
+            if depth < 2:  # the worker and its pool; the task processes run under them
+                continue
+            old_peak, old_growth = found.get(worker, (0.0, 0.0))
+            found[worker] = (max(old_peak, peak / 1024), max(old_growth, (peak - first) / 1024))
+        return found
+
+
+# --- a run ------------------------------------------------------------------------------
+
+
+def trigger(shell: dict[str, str], dag_id: str) -> str:
+    airflow = str(REPO / ".venv" / "bin" / "airflow")
+    out = subprocess.run(
+        [airflow, "dags", "trigger", dag_id, "-o", "json"],
+        env=shell,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    [line] = [line for line in out.splitlines() if line.startswith("[{")]
+    return str(json.loads(line)[0]["dag_run_id"])
+
+
+def wait(dag_id: str, run_id: str, timeout: float = 3600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        [(state,)] = sql(
+            METADATA_DB,
+            "SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s",
+            (dag_id, run_id),
+        )
+        if state in ("success", "failed"):
+            if state != "success":
+                raise SystemExit(f"{dag_id} {run_id} {state}: see {CLUSTER / 'logs'}")
+            return
+        time.sleep(2)
+    raise SystemExit(f"{dag_id} {run_id} not done after {timeout} s")
+
+
+def span(dag_id: str, run_id: str, task_id: str) -> float:
+    [(seconds,)] = sql(
+        METADATA_DB,
+        "SELECT EXTRACT(EPOCH FROM MAX(end_date) - MIN(start_date)) FROM task_instance"
+        " WHERE dag_id = %s AND run_id = %s AND task_id = %s",
+        (dag_id, run_id, task_id),
+    )
+    return float(seconds)
+
+
+def campaign(shell: dict[str, str], sandbox: Sandbox, pace: str, rows: int) -> dict[str, Any]:
+    load_audience(rows)
+    sandbox.clear()
+    dag_id = f"cascade_bench_campaign_{pace}"
+    before = table_sizes()
+    started = time.perf_counter()
+    with Sampler() as sampler:
+        run_id = trigger(shell, dag_id)
+        wait(dag_id, run_id)
+    wall = time.perf_counter() - started
+    after = table_sizes()
+    stats = sandbox.stats()
+    sending = span(dag_id, run_id, "send_partition")
+    [(marked, twice, first_mark, last_mark)] = sql(
+        AUDIENCE_DB,
+        "SELECT COUNT(message_id), COUNT(*) FILTER (WHERE marks > 1),"
+        " EXTRACT(EPOCH FROM MIN(marked_at)), EXTRACT(EPOCH FROM MAX(marked_at))"
+        " FROM bench_audience",
+    )
+    [(largest_xcom,)] = sql(
+        METADATA_DB,
+        "SELECT COALESCE(MAX(octet_length(value::text)), 0) FROM xcom WHERE run_id = %s",
+        (run_id,),
+    )
+    [(largest_state,)] = sql(
+        METADATA_DB,
+        "SELECT COALESCE(MAX(octet_length(value)), 0) FROM task_state_store WHERE run_id = %s",
+        (run_id,),
+    )
+    return {
+        "wall": wall,
+        "sending": sending,
+        "accepted": stats["accepted"],
+        "duplicates": stats["duplicate_tracking_ids"],
+        "requests": stats["requests"],
+        "rate_limited": stats["rate_limited"],
+        "marked": int(marked),
+        "twice": int(twice),
+        "write_back_rate": int(marked) / max(float(last_mark) - float(first_mark), 1e-9),
+        "estimate_seconds": span(dag_id, run_id, "estimate"),
+        "look_ups": stats["status_requests"],
+        "growth": {name: after.get(name, 0) - before.get(name, 0) for name in after},
+        "largest_xcom": int(largest_xcom),
+        "largest_state": max(int(largest_state), sampler.largest_state_value),
+        "cpu": sampler.cpu_by_part(),
+        "memory": sampler.worker_memory(),
+    }
+
+
+def report(pace: str, rows: int, found: dict[str, Any], ceiling_rate: float) -> list[bool]:
+    rate = found["accepted"] / found["sending"]
+    request_rate = found["requests"] / found["sending"]
+    print(
+        f"  {pace}: {rows:,} messages in {found['sending']:.0f} s of sending"
+        f" ({found['wall']:.0f} s the whole DAG run, the wait included)"
+    )
+    verdicts = []
+    if pace == "unpaced":
+        share = rate / ceiling_rate
+        verdicts.append(share >= UNPACED_GOAL)
+        print(
+            f"    {rate:,.0f} msgs/s = {share:.0%} of the sandbox's ceiling"
+            f" (goal >= {UNPACED_GOAL:.0%})"
+        )
+    else:
+        share = request_rate / PACED_BUDGET
+        verdicts.append(share >= PACED_GOAL)
+        print(
+            f"    {request_rate:.1f} requests/s = {share:.0%} of the {PACED_BUDGET:.0f}/s budget"
+            f" ({rate:,.0f} msgs/s; goal >= {PACED_GOAL:.0%}), {found['rate_limited']} 429s"
+        )
+    cpu = found["cpu"]
+    busy = sum(cpu.values())
+    parts = ", ".join(
+        f"{part} {seconds / found['wall']:.0%}"
+        for part, seconds in sorted(cpu.items(), key=lambda item: -item[1])
+        if seconds / found["wall"] >= 0.01
+    )
+    print(
+        f"    CPU of the 2 cores over the run: {busy / found['wall'] / 2:.0%} busy; by part"
+        f" (share of one core): {parts}"
+    )
+    for worker, (peak, growth) in sorted(found["memory"].items()):
+        verdicts.append(growth <= RSS_GOAL_MB)
+        print(
+            f"    {worker}: task processes peaked at {peak:.0f} MB RSS, grew at most"
+            f" {growth:.0f} MB (goal <= {RSS_GOAL_MB} MB)"
+        )
+    grew = sorted(found["growth"].items(), key=lambda item: -item[1])
+    print(
+        f"    metadata DB grew {sum(found['growth'].values()) / 1e6:.1f} MB: "
+        + ", ".join(f"{name} {size / 1e3:,.0f} kB" for name, size in grew[:6] if size > 0)
+    )
+    largest = max(found["largest_xcom"], found["largest_state"])
+    verdicts.append(largest <= VALUE_GOAL)
+    print(
+        f"    largest XCom value {found['largest_xcom']:,} B, largest state-store value"
+        f" {found['largest_state']:,} B (goal <= {VALUE_GOAL:,} B)"
+    )
+    once = found["marked"] == rows and found["twice"] == 0 and found["duplicates"] == 0
+    verdicts.append(once and found["accepted"] == rows)
+    print(
+        f"    accepted {found['accepted']:,} ({found['duplicates']} twice); written back"
+        f" {found['marked']:,} rows ({found['twice']} twice) at"
+        f" {found['write_back_rate']:,.0f} rows/s"
+    )
+    print(
+        f"    the delivery estimate: {found['look_ups']:,} look-ups in"
+        f" {found['estimate_seconds']:.0f} s"
+    )
+    return verdicts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    connection = {"conn_type": "cascade", "host": SANDBOX_URL, "password": SANDBOX_KEY}
+    env = {
+        **os.environ,
+        "CASCADE_CLUSTER_DAGS": str(DAGS),
+        "CASCADE_SANDBOX_ARGS": "--delivery-seconds 1",
+        "CASCADE_SANDBOX_API_KEY": SANDBOX_KEY,
+        "AIRFLOW_CONN_CASCADE_UNPACED": json.dumps(
+            {**connection, "extra": {"max_requests_per_second": 1_000_000}}
+        ),
+        "AIRFLOW_CONN_CASCADE_PACED": json.dumps(
+            {**connection, "extra": {"max_requests_per_second": PACED_BUDGET}}
+        ),
+        "AIRFLOW_CONN_CASCADE_BENCH_PG": json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": "127.0.0.1",
+                "port": 5432,
+                "login": "postgres",
+                "schema": AUDIENCE_DB,
+            }
+        ),
+    }
+    for name in [n for n in env if n.startswith("AIRFLOW__") or n == "AIRFLOW_HOME"]:
+        del env[name]  # this process's private home is not the deployment's
+    print(
+        f"A {args.rows:,}-message mapped campaign on the cluster harness (8 partitions, 4 at"
+        f" once on 2 Celery workers, batches of {BATCH_SIZE}, PostgreSQL write-back); {machine()}"
+    )
+    sql("postgres", f'DROP DATABASE IF EXISTS "{AUDIENCE_DB}"')
+    sql("postgres", f'CREATE DATABASE "{AUDIENCE_DB}"')
+    subprocess.run(["bash", str(HARNESS), "up"], env=env, check=True, timeout=600)
+    try:
+        exports = subprocess.run(
+            ["bash", str(HARNESS), "env"], env=env, check=True, capture_output=True, text=True
+        ).stdout
+        shell = dict(env)
+        for line in exports.splitlines():
+            name, _, value = line.removeprefix("export ").partition("=")
+            shell[name] = shlex.split(value)[0] if value else ""
+        sandbox = Sandbox.attach(SANDBOX_URL, SANDBOX_KEY)
+        ceiling_rate = ceiling(sandbox, requests_per_run=2_000, batch=BATCH_SIZE, clients=AT_ONCE)
+        print(
+            f"  the sandbox's ceiling: {ceiling_rate:,.0f} msgs/s ({AT_ONCE} raw clients at"
+            f" once, {BATCH_SIZE}-message requests, median of 3 runs)"
+        )
+        loaded = load_audience(args.rows)
+        print(f"  the audience loaded into PostgreSQL in {loaded:.0f} s")
+        verdicts = []
+        for pace in ("unpaced", "paced"):
+            verdicts += report(
+                pace, args.rows, campaign(shell, sandbox, pace, args.rows), ceiling_rate
+            )
+        print(f"  every goal met: {'yes' if all(verdicts) else 'NO'}")
+    finally:
+        subprocess.run(["bash", str(HARNESS), "down"], env=env, check=False, timeout=120)
+        sql("postgres", f'DROP DATABASE IF EXISTS "{AUDIENCE_DB}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""The fault matrix: one component of the real deployment (scripts/cluster.sh) failed once
+during a 100,000-message mapped campaign (tests/chaos/dags), in each ``on_uncertain`` mode.
+
+Each test asserts, from the sandbox's record of what it accepted and from the outbox:
+``skip``: every id accepted at most once, and each one either accepted or listed in doubt;
+``resend``: every id accepted at least once; both: every accepted row (not in doubt)
+written back, the DAG run's final state, and what the task logs say about the fault.
+
+``make chaos`` runs both modes of every fault and writes the table to
+benchmarks/RESULTS.md; CI runs one mode of each (``CASCADE_CHAOS_MODES=both`` for both).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cluster.conftest import HARNESS, REPO, Cluster
+
+pytestmark = [pytest.mark.integration, pytest.mark.compat("cluster")]
+
+ROWS = 100_000
+RATE_LIMIT = 40
+#: Where each test adds its row of the matrix (benchmarks/chaos.py renders them).
+REPORT = Path(os.environ.get("CASCADE_CHAOS_REPORT", REPO / ".cluster" / "chaos.jsonl"))
+
+
+@dataclass
+class Fault:
+    name: str
+    #: What is done to the deployment, in words (the table's first column).
+    what: str
+    #: When to strike: a predicate on the sandbox's stats.
+    when: Callable[[dict[str, Any]], bool]
+    #: Strike, and recover (returns when the component is back).
+    strike: Callable[[Cluster], None]
+    #: The mode CI runs (``make chaos`` runs both).
+    ci_mode: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _harness(cluster: Cluster, *args: str) -> None:
+    subprocess.run(["bash", str(HARNESS), *args], env=cluster.env, check=True, timeout=120)
+
+
+def _down_for(component: str, seconds: float) -> Callable[[Cluster], None]:
+    def strike(cluster: Cluster) -> None:
+        _harness(cluster, "kill", component)
+        time.sleep(seconds)
+        _harness(cluster, "start", component)
+
+    return strike
+
+
+def _hang(cluster: Cluster) -> None:
+    # The next 8 requests are accepted and answered 10 s later, past the send's 5 s read
+    # timeout (the service hanging, then answering): their batches are in doubt.
+    cluster.sandbox.set_faults(script=["slow"] * 8, slow_seconds=10)
+
+
+def _sending(share: float) -> Callable[[dict[str, Any]], bool]:
+    return lambda stats: stats["accepted"] >= share * ROWS
+
+
+FAULTS = [
+    Fault(
+        "api-server",
+        "the API server (execution API: state store, XCom, heartbeats) killed, started 10 s later",
+        _sending(0.2),
+        _down_for("api-server", 10),
+        ci_mode="skip",
+    ),
+    Fault(
+        "metadata-db",
+        "the metadata database unreachable for 10 s (its proxy killed: connections reset,"
+        " new ones refused)",
+        _sending(0.2),
+        _down_for("db-proxy", 10),
+        ci_mode="resend",
+    ),
+    Fault(
+        "scheduler",
+        "the scheduler SIGKILLed mid-campaign, started 5 s later",
+        _sending(0.2),
+        _down_for("scheduler", 5),
+        ci_mode="skip",
+    ),
+    Fault(
+        "triggerer",
+        "the triggerer SIGKILLed during the deferrable waits, started 3 s later",
+        lambda stats: stats["status_requests"] >= 200,
+        _down_for("triggerer", 3),
+        ci_mode="resend",
+    ),
+    Fault(
+        "broker",
+        "the Redis broker killed with 4 partitions queued, started 5 s later (queue lost)",
+        _sending(0.05),
+        _down_for("redis", 5),
+        ci_mode="skip",
+    ),
+    Fault(
+        "service-hang",
+        "the service hanging 10 s on 8 requests (past the 5 s read timeout), then answering",
+        _sending(0.2),
+        _hang,
+        ci_mode="resend",
+    ),
+]
+
+
+def _cases() -> list[Any]:
+    both = os.environ.get("CASCADE_CHAOS_MODES", "ci") == "both"
+    return [
+        pytest.param(fault, mode, id=f"{fault.name}-{mode}")
+        for fault in FAULTS
+        for mode in ("skip", "resend")
+        if both or mode == fault.ci_mode
+    ]
+
+
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize(("fault", "mode"), _cases())
+def test_a_fault_mid_campaign(chaos_cluster: Cluster, fault: Fault, mode: str) -> None:
+    cluster = chaos_cluster
+    _fill_outbox(cluster)
+    cluster.sandbox.clear()
+    cluster.sandbox.set_faults(
+        error_rate=0.0, latency_ms=0, script=[], rate_limit=RATE_LIMIT, slow_seconds=5.0
+    )
+    dag_id = f"chaos_{mode}"
+    started = time.monotonic()
+    run_id = cluster.trigger(dag_id)
+
+    deadline = time.monotonic() + 300
+    while not fault.when(stats := cluster.sandbox.stats()):
+        assert time.monotonic() < deadline, f"{fault.name}: the moment never came: {stats}"
+        assert cluster.run_state(dag_id, run_id) not in ("success", "failed")
+        time.sleep(0.2)
+    struck_at = time.monotonic() - started
+    fault.strike(cluster)
+    state = _wait(cluster, dag_id, run_id, timeout=900)
+    took = time.monotonic() - started
+
+    counts = Counter(m["tracking_id"] for m in cluster.sandbox.messages())
+    everyone = {str(n) for n in range(1, ROWS + 1)}
+    in_doubt = _in_doubt(cluster, dag_id, run_id)
+    [(marked,)] = cluster.sql("SELECT COUNT(message_id) FROM chaos_outbox")
+    tries = [t for t in cluster.task_instances(dag_id, run_id) if t["task_id"] == "send_partition"]
+    retried = sum(1 for t in tries if t["try_number"] > 1)
+    sentences = _what_the_logs_say(run_id)
+    row = {
+        "fault": fault.name,
+        "what": fault.what,
+        "mode": mode,
+        "state": state,
+        "struck_after_s": round(struck_at, 1),
+        "took_s": round(took, 1),
+        "accepted": len(counts),
+        "twice": sum(1 for c in counts.values() if c > 1),
+        "in_doubt": len(in_doubt),
+        "lost": len(everyone - set(counts) - in_doubt),
+        "written_back": int(marked),
+        "partitions_retried": retried,
+        "look_ups": cluster.sandbox.stats()["status_requests"],
+        "logs": sentences,
+    }
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    with REPORT.open("a") as report:
+        report.write(json.dumps(row) + "\n")
+    print(json.dumps(row, indent=1))
+
+    assert state == "success", row
+    if mode == "skip":
+        assert max(counts.values()) == 1, row
+        assert cluster.sandbox.stats()["duplicate_tracking_ids"] == 0, row
+        assert set(counts) | in_doubt == everyone, row
+        assert marked == len(set(counts) - in_doubt), row
+    else:
+        assert set(counts) == everyone, row
+        assert marked == ROWS, row
+    if fault.name == "triggerer":
+        # Finals are not looked up again beyond one checkpoint's worth (a checkpoint every
+        # 5 s: at most 5 s of the connection's 40 look-ups/s asked again).
+        looked_up = [
+            m["status_requests"] for m in cluster.sandbox.messages() if m["status_requests"]
+        ]
+        assert sum(1 for n in looked_up if n > 1) <= 5 * RATE_LIMIT + 20, row
+
+
+def _fill_outbox(cluster: Cluster) -> None:
+    cluster.sql("DROP TABLE IF EXISTS chaos_outbox")
+    cluster.sql(
+        "CREATE TABLE chaos_outbox (id BIGINT PRIMARY KEY, to_phone TEXT NOT NULL, text TEXT,"
+        " message_id TEXT, sent_at TEXT)"
+    )
+    cluster.sql(
+        "INSERT INTO chaos_outbox (id, to_phone, text) SELECT n, '+38067' || lpad(n::text, 7, '0'),"
+        " 'Winter sale, customer ' || n FROM generate_series(1, %s) AS n",
+        (ROWS,),
+    )
+
+
+def _wait(cluster: Cluster, dag_id: str, run_id: str, timeout: float) -> str:
+    """The run's final state; the metadata database may be unreachable for a while."""
+    deadline = time.monotonic() + timeout
+    state = "unknown"
+    while time.monotonic() < deadline:
+        state = cluster.run_state(dag_id, run_id)
+        if state in ("success", "failed"):
+            return state
+        time.sleep(2)
+    raise AssertionError(f"{dag_id} {run_id} still {state} after {timeout} s")
+
+
+def _in_doubt(cluster: Cluster, dag_id: str, run_id: str) -> set[str]:
+    rows = cluster.sql(
+        "SELECT value FROM xcom WHERE dag_id = %s AND run_id = %s"
+        " AND task_id = 'send_partition' AND key = 'return_value'",
+        (dag_id, run_id),
+    )
+    ids: set[str] = set()
+    for (value,) in rows:
+        result = json.loads(value) if isinstance(value, str) else value
+        ids.update(result["in_doubt"])
+    return ids
+
+
+def _what_the_logs_say(run_id: str) -> list[str]:
+    """The warnings and errors of the run's task logs, each once (a user's view)."""
+    seen: list[str] = []
+    logs = REPO / ".cluster" / "home" / "logs"
+    for path in sorted(logs.rglob("*.log")):
+        if f"run_id={run_id}" not in str(path):
+            continue
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("level") in ("warning", "error") and event.get("event") not in seen:
+                seen.append(str(event.get("event")))
+    return seen
