@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from tests.cluster.conftest import HARNESS, REPO, Cluster
+from tests.cluster.test_cluster import _outbox
 
 pytestmark = [pytest.mark.integration, pytest.mark.compat("cluster")]
 
@@ -132,7 +133,7 @@ def _cases() -> list[Any]:
 @pytest.mark.parametrize(("fault", "mode"), _cases())
 def test_a_fault_mid_campaign(chaos_cluster: Cluster, fault: Fault, mode: str) -> None:
     cluster = chaos_cluster
-    _fill_outbox(cluster)
+    _outbox(cluster, "chaos_outbox", ROWS)
     cluster.sandbox.clear()
     cluster.sandbox.set_faults(
         error_rate=0.0, latency_ms=0, script=[], rate_limit=RATE_LIMIT, slow_seconds=5.0
@@ -148,7 +149,7 @@ def test_a_fault_mid_campaign(chaos_cluster: Cluster, fault: Fault, mode: str) -
         time.sleep(0.2)
     struck_at = time.monotonic() - started
     fault.strike(cluster)
-    state = _wait(cluster, dag_id, run_id, timeout=900)
+    state = cluster.wait(dag_id, run_id, timeout=900)
     took = time.monotonic() - started
 
     counts = Counter(m["tracking_id"] for m in cluster.sandbox.messages())
@@ -195,31 +196,6 @@ def test_a_fault_mid_campaign(chaos_cluster: Cluster, fault: Fault, mode: str) -
             m["status_requests"] for m in cluster.sandbox.messages() if m["status_requests"]
         ]
         assert sum(1 for n in looked_up if n > 1) <= 5 * RATE_LIMIT + 20, row
-
-
-def _fill_outbox(cluster: Cluster) -> None:
-    cluster.sql("DROP TABLE IF EXISTS chaos_outbox")
-    cluster.sql(
-        "CREATE TABLE chaos_outbox (id BIGINT PRIMARY KEY, to_phone TEXT NOT NULL, text TEXT,"
-        " message_id TEXT, sent_at TEXT)"
-    )
-    cluster.sql(
-        "INSERT INTO chaos_outbox (id, to_phone, text) SELECT n, '+38067' || lpad(n::text, 7, '0'),"
-        " 'Winter sale, customer ' || n FROM generate_series(1, %s) AS n",
-        (ROWS,),
-    )
-
-
-def _wait(cluster: Cluster, dag_id: str, run_id: str, timeout: float) -> str:
-    """The run's final state; the metadata database may be unreachable for a while."""
-    deadline = time.monotonic() + timeout
-    state = "unknown"
-    while time.monotonic() < deadline:
-        state = cluster.run_state(dag_id, run_id)
-        if state in ("success", "failed"):
-            return state
-        time.sleep(2)
-    raise AssertionError(f"{dag_id} {run_id} still {state} after {timeout} s")
 
 
 def _in_doubt(cluster: Cluster, dag_id: str, run_id: str) -> set[str]:
