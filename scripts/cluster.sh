@@ -22,6 +22,10 @@
 #   scripts/cluster.sh kill NAME SIGKILL a component and its process tree (api-server,
 #                                scheduler, dag-processor, triggerer, redis, db-proxy)
 #   scripts/cluster.sh start NAME start it again
+#   scripts/cluster.sh revive    what a supervisor (systemd's Restart=, Kubernetes) does:
+#                                start again every Airflow component that exited (the
+#                                scheduler, DAG processor and triggerer exit when the
+#                                metadata database is unreachable); prints each one's name
 #   scripts/cluster.sh down      stop everything it started, drop its database (idempotent)
 #
 # DAGs come from CASCADE_CLUSTER_DAGS (default example_dags/). Every AIRFLOW_CONN_* and
@@ -251,6 +255,27 @@ start_component() {
     log "$name: started"
 }
 
+# Start again each Airflow component that exited, as its supervisor would; name each.
+revive() {
+    load_env
+    local name
+    for name in api-server scheduler dag-processor triggerer; do
+        if ! kill -0 "$(cat "$CLUSTER/pids/$name.pid")" 2>/dev/null; then
+            mv "$CLUSTER/logs/$name.log" "$CLUSTER/logs/$name.$(date +%s).log"
+            start_component "$name"
+            echo "$name"
+        fi
+    done
+    local dead=0
+    for name in "${WORKERS[@]}"; do
+        if ! kill -0 "$(cat "$CLUSTER/pids/$name.pid")" 2>/dev/null; then
+            echo "$name"
+            dead=1
+        fi
+    done
+    if [ "$dead" -eq 1 ]; then restart_workers; fi
+}
+
 up() {
     down  # whatever an earlier `up` left
     ensure_services
@@ -323,6 +348,7 @@ case "${1-}" in
     up) up ;;
     down) down ;;
     restart-workers) restart_workers ;;
+    revive) revive ;;
     kill) kill_component "$2" ;;
     start) [ -f "$CLUSTER/logs/$2.log" ] && mv "$CLUSTER/logs/$2.log" "$CLUSTER/logs/$2.$(date +%s).log"
         start_component "$2" ;;
@@ -331,6 +357,6 @@ case "${1-}" in
         load_env
         for worker in "${WORKERS[@]}"; do cat "$CLUSTER/pids/$worker.pid"; done
         ;;
-    *) echo "usage: scripts/cluster.sh up|env|workers|restart-workers|kill NAME|start NAME|down" >&2
+    *) echo "usage: scripts/cluster.sh up|env|workers|restart-workers|kill NAME|start NAME|revive|down" >&2
         exit 2 ;;
 esac

@@ -30,7 +30,7 @@ for lane in $LANES; do
         CASCADE_TEST_DATABASE="cascade_airflow_${lane//./_}" \
             nice -n 5 ".venv-$lane/bin/python" -m pytest -p no:cacheprovider --ignore=tests/cluster \
             --ignore=tests/cluster_fab --ignore=tests/chaos $LANE_SKIP \
-            ${LANE_PYTEST_ARGS-}
+            --durations=25 ${LANE_PYTEST_ARGS-}
     ) > ".ci/logs/airflow-$lane.log" 2>&1 &
     pids[$lane]=$!
 done
@@ -42,7 +42,8 @@ wheel_pid=$!
 
 # The cluster tests (tests/cluster: a real deployment, scripts/cluster.sh) run after the
 # lanes, alone: they measure a rate on a 2-core machine that the lanes would share.
-.venv/bin/python -m pytest --ignore=tests/cluster --ignore=tests/cluster_fab --ignore=tests/chaos "$@"
+.venv/bin/python -m pytest --ignore=tests/cluster --ignore=tests/cluster_fab --ignore=tests/chaos \
+    --durations=25 "$@"
 status=$?
 
 for lane in $LANES; do
@@ -66,7 +67,7 @@ else
     status=1
 fi
 if [ -z "${CASCADE_SKIP_CLUSTER-}" ]; then
-    .venv/bin/python -m pytest -p no:cacheprovider tests/cluster || status=1
+    .venv/bin/python -m pytest -p no:cacheprovider --durations=25 tests/cluster || status=1
     # Another deployment (the FAB auth manager: per-DAG roles), after the first is down.
     .venv/bin/python -m pytest -p no:cacheprovider tests/cluster_fab || status=1
 fi

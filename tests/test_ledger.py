@@ -113,15 +113,28 @@ def test_writes_leave_the_send_loop_and_are_grouped():
 
 
 def test_a_failed_write_is_reported_to_whoever_waits():
-    class BrokenStore(MemoryStore):
-        def set(self, key, value):
-            raise RuntimeError("API server down")
+    class BreakingStore(MemoryStore):
+        """Takes ``good`` writes, then refuses every one (the API server went down)."""
 
-    ledger = SendLedger(BrokenStore())
-    ticket = ledger.accept(ledger.begin(), sent(1))
-    with pytest.raises(CascadeError, match="could not record the send's progress: API server"):
+        good = 1
+
+        def set(self, key, value):
+            if self.good == 0:
+                raise RuntimeError("API server down")
+            self.good -= 1
+            super().set(key, value)
+
+    ledger = SendLedger(BreakingStore())
+    ledger.wait(ledger.accept(ledger.begin(), sent(1, 2, 3)))
+    ticket = ledger.accept(ledger.begin(), sent(4, 5))
+    message = (
+        r"could not record the send's progress in the task state store, so no further batch"
+        r" was sent: 3 message\(s\) accepted and recorded, 2 accepted but not recorded .*"
+        r"The state store said: API server down"
+    )
+    with pytest.raises(CascadeError, match=message):
         ledger.wait(ticket)
-    with pytest.raises(CascadeError):
+    with pytest.raises(CascadeError, match=message):
         ledger.close()
 
 

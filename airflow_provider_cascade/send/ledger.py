@@ -311,10 +311,15 @@ class SendLedger:
         if self._writer is None:
             return 0
         if part is not None:
-            return self._writer.add({"b": number, "s": ACCEPTED, "p": part, "c": len(sent)})
+            return self._writer.add(
+                {"b": number, "s": ACCEPTED, "p": part, "c": len(sent)}, messages=len(sent)
+            )
+        events = list(_inline_ids(sent))
         ticket = 0
-        for ids in _inline_ids(sent):
-            ticket = self._writer.add({"b": number, "s": ACCEPTED, **ids})
+        for n, ids in enumerate(events, start=1):  # the batch counts once its last is durable
+            ticket = self._writer.add(
+                {"b": number, "s": ACCEPTED, **ids}, messages=len(sent) if n == len(events) else 0
+            )
         return ticket
 
     def finish(self, number: int, state: str) -> int:
@@ -361,15 +366,20 @@ class _Writer:
         self._waiters = 0
         self._added = 0
         self._durable = 0
+        self._messages: dict[int, int] = {}  # ticket -> messages its event records accepted
+        self._accepted = 0  # messages whose acceptance this try recorded durably
         self._error: BaseException | None = None
         self._closing = False
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="cascade-ledger", daemon=True)
         self._thread.start()
 
-    def add(self, event: dict[str, Any]) -> int:
+    def add(self, event: dict[str, Any], messages: int = 0) -> int:
+        """Queue an event; ``messages``: how many accepted messages it records."""
         with self._cond:
             self._added += 1
+            if messages:
+                self._messages[self._added] = messages
             if not self._pending:
                 self._oldest = time.monotonic()
                 self._cond.notify_all()  # the writer now has a linger deadline to keep
@@ -390,7 +400,7 @@ class _Writer:
             finally:
                 self._waiters -= 1
             if self._durable < ticket:
-                raise CascadeError(f"could not record the send's progress: {self._error}")
+                raise self._failure()
 
     def close(self) -> None:
         with self._cond:
@@ -398,7 +408,19 @@ class _Writer:
             self._cond.notify_all()
         self._thread.join()
         if self._error is not None:
-            raise CascadeError(f"could not record the send's progress: {self._error}")
+            raise self._failure()
+
+    def _failure(self) -> CascadeError:
+        """What stopped the send, and where it stands (called holding the lock or after
+        the thread ended)."""
+        unrecorded = sum(self._messages.values())
+        return CascadeError(
+            "could not record the send's progress in the task state store, so no further "
+            f"batch was sent: {self._accepted} message(s) accepted and recorded, "
+            f"{unrecorded} accepted but not recorded (the next try treats these as in "
+            "doubt, or sends them again with on_uncertain='resend'). The state store "
+            f"said: {self._error}"
+        )
 
     def _run(self) -> None:
         while True:
@@ -421,6 +443,8 @@ class _Writer:
                 return
             with self._cond:
                 self._durable = batch[-1][0]
+                for ticket, _ in batch:
+                    self._accepted += self._messages.pop(ticket, 0)
                 self._cond.notify_all()
 
     def _due(self) -> bool:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -60,6 +62,37 @@ def _down_for(component: str, seconds: float) -> Callable[[Cluster], None]:
         _harness(cluster, "start", component)
 
     return strike
+
+
+class Supervisor:
+    """What runs a real deployment's components (systemd's ``Restart=``, Kubernetes):
+    every 2 s, any Airflow component that exited is started again
+    (``scripts/cluster.sh revive``); ``revived`` names each one it started."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.revived: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Supervisor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(2):
+            done = subprocess.run(
+                ["bash", str(HARNESS), "revive"],
+                env=self.cluster.env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            self.revived += done.stdout.split()
 
 
 def _hang(cluster: Cluster) -> None:
@@ -149,7 +182,8 @@ def test_a_fault_mid_campaign(chaos_cluster: Cluster, fault: Fault, mode: str) -
         time.sleep(0.2)
     struck_at = time.monotonic() - started
     fault.strike(cluster)
-    state = cluster.wait(dag_id, run_id, timeout=900)
+    with Supervisor(cluster) as supervisor:
+        state = cluster.wait(dag_id, run_id, timeout=900)
     took = time.monotonic() - started
 
     counts = Counter(m["tracking_id"] for m in cluster.sandbox.messages())
@@ -173,6 +207,8 @@ def test_a_fault_mid_campaign(chaos_cluster: Cluster, fault: Fault, mode: str) -
         "written_back": int(marked),
         "partitions_retried": retried,
         "look_ups": cluster.sandbox.stats()["status_requests"],
+        # the components that exited after the fault, started again by their supervisor
+        "revived": supervisor.revived,
         "logs": sentences,
     }
     REPORT.parent.mkdir(parents=True, exist_ok=True)
@@ -212,7 +248,9 @@ def _in_doubt(cluster: Cluster, dag_id: str, run_id: str) -> set[str]:
 
 
 def _what_the_logs_say(run_id: str) -> list[str]:
-    """The warnings and errors of the run's task logs, each once (a user's view)."""
+    """The run's task logs as a user reads them: the warnings and errors of the provider
+    and the task runner (what failed a try, with its exception), each once, cut at 240
+    characters; Python's own warnings (library deprecations) left out."""
     seen: list[str] = []
     logs = REPO / ".cluster" / "home" / "logs"
     for path in sorted(logs.rglob("*.log")):
@@ -223,6 +261,15 @@ def _what_the_logs_say(run_id: str) -> list[str]:
                 event = json.loads(line)
             except ValueError:
                 continue
-            if event.get("level") in ("warning", "error") and event.get("event") not in seen:
-                seen.append(str(event.get("event")))
+            if (
+                event.get("level") not in ("warning", "error")
+                or event.get("logger") == "py.warnings"
+            ):
+                continue
+            sentence = str(event.get("event"))
+            for detail in event.get("error_detail") or []:
+                sentence += f" {detail.get('exc_type')}: {detail.get('exc_value')}"
+            sentence = re.sub(r"\b(ID|id) [A-Za-z0-9]{8}\b", r"\1 ...", sentence)[:240]
+            if sentence not in seen:
+                seen.append(sentence)
     return seen
