@@ -15,8 +15,20 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _recovery(row: dict[str, Any]) -> str:
+    """What the deployment did besides the retries: components its supervisor started
+    again, tasks the scheduler queued again after the broker lost them."""
+    done = []
+    if row.get("revived"):
+        done.append("restarted: " + ", ".join(sorted(set(row["revived"]))))
+    if row.get("requeued"):
+        done.append(f"{row['requeued']} task(s) queued again")
+    return "; ".join(done) or "-"
 
 
 def main() -> int:
@@ -42,14 +54,15 @@ def main() -> int:
     print()
     print(
         "| fault | mode | run | accepted | twice | in doubt | lost | written back"
-        " | partitions retried | took |"
+        " | partitions retried | recovery | took |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(
             f"| {row['what']} | {row['mode']} | {row['state']} | {row['accepted']:,} |"
             f" {row['twice']:,} | {row['in_doubt']:,} | {row['lost']:,} |"
-            f" {row['written_back']:,} | {row['partitions_retried']} | {row['took_s']:.0f} s |"
+            f" {row['written_back']:,} | {row['partitions_retried']} | {_recovery(row)} |"
+            f" {row['took_s']:.0f} s |"
         )
     print()
     for row in rows:

@@ -78,7 +78,7 @@ def load_audience(rows: int) -> float:
         AUDIENCE_DB,
         "INSERT INTO bench_audience (id, to_phone, text) SELECT n,"
         " '+38099' || lpad((n % 10000000)::text, 7, '0'),"
-        " 'Black Friday starts now: up to -50% on everything in the app.'"
+        " 'Black Friday starts now: up to -50%% on everything in the app.'"
         " FROM generate_series(1, %s) AS n",
         (rows,),
     )

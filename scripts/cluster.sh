@@ -95,22 +95,8 @@ extra = {} if known.rate_limit is None else {"max_requests_per_second": known.ra
 print(json.dumps({"conn_type": "cascade", "host": sys.argv[1], "password": sys.argv[2], "extra": extra}))
 PYTHON
 )}
-    {
-        echo "export AIRFLOW_HOME=$(printf %q "$CLUSTER/home")"
-        echo "export CASCADE_CLUSTER_DAGS=$(printf %q "$dags")"
-        echo "export CASCADE_SANDBOX_URL=$sandbox_url"
-        echo "export CASCADE_SANDBOX_API_KEY=$api_key"
-        # The UI's one user: admin, with this password (Airflow's simple auth manager).
-        echo "export CASCADE_CLUSTER_ADMIN_PASSWORD=$admin_password"
-        echo "export AIRFLOW_CONN_CASCADE_DEFAULT=$(printf %q "$conn")"
-        # Defaults the caller's own AIRFLOW__* values override.
-        while IFS='=' read -r name value; do
-            if [ -z "${!name+set}" ]; then
-                echo "export $name=$(printf %q "$value")"
-            else
-                echo "export $name=$(printf %q "${!name}")"
-            fi
-        done <<EOF
+    local defaults
+    defaults=$(cat <<EOF
 AIRFLOW__CORE__EXECUTOR=CeleryExecutor
 AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=postgresql+psycopg2://$pg
 AIRFLOW__CELERY__BROKER_URL=redis://127.0.0.1:$REDIS_PORT/0
@@ -132,6 +118,30 @@ AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES=1
 AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT=20
 AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL=5
 EOF
+)
+    {
+        echo "export AIRFLOW_HOME=$(printf %q "$CLUSTER/home")"
+        echo "export CASCADE_CLUSTER_DAGS=$(printf %q "$dags")"
+        echo "export CASCADE_SANDBOX_URL=$sandbox_url"
+        echo "export CASCADE_SANDBOX_API_KEY=$api_key"
+        # The UI's one user: admin, with this password (Airflow's simple auth manager).
+        echo "export CASCADE_CLUSTER_ADMIN_PASSWORD=$admin_password"
+        echo "export AIRFLOW_CONN_CASCADE_DEFAULT=$(printf %q "$conn")"
+        # Defaults the caller's own AIRFLOW__* values override.
+        while IFS='=' read -r name value; do
+            if [ -z "${!name+set}" ]; then
+                echo "export $name=$(printf %q "$value")"
+            else
+                echo "export $name=$(printf %q "${!name}")"
+            fi
+        done <<< "$defaults"
+        # The caller's other settings and connections: a component started later (start,
+        # revive) from any shell runs with the configuration `up` gave it.
+        local name
+        for name in $(compgen -e | grep -E '^AIRFLOW(__|_CONN_)'); do
+            [ "$name" = AIRFLOW_CONN_CASCADE_DEFAULT ] && continue
+            grep -q "^$name=" <<< "$defaults" || echo "export $name=$(printf %q "${!name}")"
+        done
     } > "$CLUSTER/env.sh"
 }
 

@@ -48,7 +48,9 @@ class Fault:
     strike: Callable[[Cluster], None]
     #: The mode CI runs (``make chaos`` runs both).
     ci_mode: str
-    notes: list[str] = field(default_factory=list)
+    #: What the task logs must say, by mode (a pattern); a mode not named here: no try
+    #: failed (the fault passed unseen by the tasks).
+    says: dict[str, str] = field(default_factory=dict)
 
 
 def _harness(cluster: Cluster, *args: str) -> None:
@@ -105,6 +107,11 @@ def _sending(share: float) -> Callable[[dict[str, Any]], bool]:
     return lambda stats: stats["accepted"] >= share * ROWS
 
 
+NOT_RECORDED = (
+    r"could not record the send's progress in the task state store, so no further batch was"
+    r" sent: \d+ message\(s\) accepted and recorded"
+)
+
 FAULTS = [
     Fault(
         "api-server",
@@ -112,6 +119,7 @@ FAULTS = [
         _sending(0.2),
         _down_for("api-server", 10),
         ci_mode="skip",
+        says={"skip": NOT_RECORDED, "resend": NOT_RECORDED},
     ),
     Fault(
         "metadata-db",
@@ -120,6 +128,7 @@ FAULTS = [
         _sending(0.2),
         _down_for("db-proxy", 10),
         ci_mode="resend",
+        says={"skip": NOT_RECORDED, "resend": NOT_RECORDED},
     ),
     Fault(
         "scheduler",
@@ -137,7 +146,7 @@ FAULTS = [
     ),
     Fault(
         "broker",
-        "the Redis broker killed with 4 partitions queued, started 5 s later (queue lost)",
+        "the Redis broker killed mid-campaign, started 5 s later (what it held is lost)",
         _sending(0.05),
         _down_for("redis", 5),
         ci_mode="skip",
@@ -148,6 +157,10 @@ FAULTS = [
         _sending(0.2),
         _hang,
         ci_mode="resend",
+        says={
+            "skip": r"Not re-sending \d+ message\(s\) in doubt \(on_uncertain='skip'\)",
+            "resend": r"was sent again after an uncertain failure: the service may deliver",
+        },
     ),
 ]
 
@@ -207,6 +220,8 @@ def test_a_fault_mid_campaign(chaos_cluster: Cluster, fault: Fault, mode: str) -
         "written_back": int(marked),
         "partitions_retried": retried,
         "look_ups": cluster.sandbox.stats()["status_requests"],
+        # tasks the broker lost, queued again by the scheduler (task_queued_timeout)
+        "requeued": _requeued(run_id),
         # the components that exited after the fault, started again by their supervisor
         "revived": supervisor.revived,
         "logs": sentences,
@@ -225,6 +240,10 @@ def test_a_fault_mid_campaign(chaos_cluster: Cluster, fault: Fault, mode: str) -
     else:
         assert set(counts) == everyone, row
         assert marked == ROWS, row
+    if mode in fault.says:
+        assert any(re.search(fault.says[mode], said) for said in sentences), row
+    else:
+        assert not [said for said in sentences if said.startswith("Task failed")], row
     if fault.name == "triggerer":
         # Finals are not looked up again beyond one checkpoint's worth (a checkpoint every
         # 5 s: at most 5 s of the connection's 40 look-ups/s asked again).
@@ -245,6 +264,16 @@ def _in_doubt(cluster: Cluster, dag_id: str, run_id: str) -> set[str]:
         result = json.loads(value) if isinstance(value, str) else value
         ids.update(result["in_doubt"])
     return ids
+
+
+def _requeued(run_id: str) -> int:
+    """Task instances the scheduler found stuck in queued (lost by the broker) and queued
+    again, by its logs."""
+    return sum(
+        line.count("Task stuck in queued; will try to requeue") * (run_id in line)
+        for path in (REPO / ".cluster" / "logs").glob("scheduler*.log")
+        for line in path.read_text(errors="replace").splitlines()
+    )
 
 
 def _what_the_logs_say(run_id: str) -> list[str]:
