@@ -70,7 +70,7 @@ bench: $(VENV)/.bench-installed
 	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 # A 1,000,000-message campaign on the cluster harness, unpaced and paced: its figures into
-# benchmarks/RESULTS.md (section 8). Not in CI (about 10 minutes on 2 cores).
+# benchmarks/RESULTS.md (section 8). Not in CI (about 6 minutes on 2 cores).
 bench-cluster: $(VENV)/.bench-installed
 	$(PY) benchmarks/run_all.py --only 8
 

@@ -417,9 +417,9 @@ class _Writer:
         return CascadeError(
             "could not record the send's progress in the task state store, so no further "
             f"batch was sent: {self._accepted} message(s) accepted and recorded, "
-            f"{unrecorded} accepted but not recorded (the next try treats these as in "
-            "doubt, or sends them again with on_uncertain='resend'). The state store "
-            f"said: {self._error}"
+            f"{unrecorded} accepted but not recorded (a retry lists those in doubt, or "
+            "sends them again with on_uncertain='resend', unless mark_sent_sql wrote them "
+            f"back already). The state store said: {self._error}"
         )
 
     def _run(self) -> None:
