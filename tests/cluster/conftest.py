@@ -35,8 +35,8 @@ DATA_CONN = {
     "schema": DATABASE,
 }
 SANDBOX_ARGS = "--rate-limit 40 --delivery-seconds 1"
-#: Where every process of the deployment sends its statsd metrics (tests/cluster/
-#: test_metrics.py listens there; nothing does otherwise, and UDP does not mind).
+#: Where every process of the deployment sends its statsd metrics (the deferred_delivery
+#: fixture listens there; nothing does otherwise, and UDP does not mind).
 STATSD_PORT = 28125
 #: The sandbox's API key (the harness's default is a random one).
 SANDBOX_KEY = "cluster-sandbox-key-6d1f"
@@ -212,3 +212,42 @@ def running_cluster(dags: Path = DAGS, **settings: str) -> Iterator[Cluster]:
 def cluster() -> Iterator[Cluster]:
     with running_cluster() as running:
         yield running
+
+
+@dataclass
+class DeferredRun:
+    run_id: str
+    #: every statsd line the deployment sent meanwhile (tests/cluster/statsd.py)
+    statsd: list[str]
+
+
+@pytest.fixture(scope="session")
+def deferred_delivery(cluster: Cluster) -> DeferredRun:
+    """One run of ``cluster_deferred_delivery`` (20 messages sent, then a deferrable wait in
+    the triggerer), then a reply the API server's receiver stores and one it refuses, with
+    statsd listened to throughout: the sensor's, the metrics' and the UI's tests read it."""
+    import requests
+
+    from airflow_provider_cascade.sandbox.callbacks import callback_body
+    from tests.cluster.statsd import Listener
+
+    receiver = "http://127.0.0.1:28080/cascade/replies/cascade_replies"
+    listener = Listener()
+    try:
+        cluster.sandbox.clear()
+        cluster.sandbox.set_faults(error_rate=0.0, latency_ms=0, script=[], rate_limit=40)
+        run_id = cluster.trigger("cluster_deferred_delivery")
+        assert cluster.wait("cluster_deferred_delivery", run_id) == "success"
+        stored = requests.post(
+            receiver,
+            params={"token": REPLIES_TOKEN},
+            json=callback_body("380935550077", "metrics test reply"),
+            timeout=30,
+        )
+        assert stored.status_code == 200, stored.text
+        refused = requests.post(receiver, params={"token": "wrong"}, json={}, timeout=30)
+        assert refused.status_code == 404
+        time.sleep(3)  # statsd is fire-and-forget: the last packets in flight
+    finally:
+        listener.close()
+    return DeferredRun(run_id, listener.lines)

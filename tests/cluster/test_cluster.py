@@ -105,10 +105,8 @@ def test_a_batch_failing_until_the_hook_gives_up_is_retried_by_the_scheduler(clu
     assert _written_back(cluster, "cluster_outbox") == (1_000, 1_000)
 
 
-def test_the_deferrable_sensor_completes_in_the_real_triggerer(cluster):
-    _fresh_sandbox(cluster)
-    run_id = cluster.trigger("cluster_deferred_delivery")
-    assert cluster.wait("cluster_deferred_delivery", run_id) == "success"
+def test_the_deferrable_sensor_completes_in_the_real_triggerer(cluster, deferred_delivery):
+    run_id = deferred_delivery.run_id
     report = cluster.xcom("cluster_deferred_delivery", run_id, "wait_for_delivery")
     assert report["total"] == 20 and sum(report["by_status"].values()) == 20
     # It waited in the triggerer process, not on a worker slot: the triggerer wrote the

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from tests.cluster.conftest import REPO, Cluster
+from tests.cluster.conftest import REPO, Cluster, DeferredRun
 
 pytestmark = [pytest.mark.integration, pytest.mark.compat("cluster"), pytest.mark.compat("ui")]
 
@@ -19,13 +19,9 @@ SCREENSHOTS = REPO / ".ci" / "logs"
 
 
 @pytest.fixture(scope="module")
-def finished_run(cluster: Cluster) -> str:
+def finished_run(deferred_delivery: DeferredRun) -> str:
     """A run of a send (20 messages) and of its deferrable delivery check."""
-    cluster.sandbox.clear()
-    cluster.sandbox.set_faults(error_rate=0.0, latency_ms=0, script=[])
-    run_id = cluster.trigger("cluster_deferred_delivery")
-    assert cluster.wait("cluster_deferred_delivery", run_id) == "success"
-    return run_id
+    return deferred_delivery.run_id
 
 
 def _api(cluster: Cluster) -> str:
