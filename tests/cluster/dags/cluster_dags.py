@@ -21,7 +21,7 @@ from airflow_provider_cascade.assets.replies import replies_asset
 from airflow_provider_cascade.notifications.cascade import CascadeNotifier
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
 from airflow_provider_cascade.send import CascadeGuardrails, Suppression
-from airflow_provider_cascade.send.options import CascadeRequests, CascadeResults
+from airflow_provider_cascade.send.options import CascadeRequests
 from airflow_provider_cascade.sensors.cascade import CascadeDeliverySensor
 
 DB = "cascade_cluster_pg"
@@ -219,30 +219,6 @@ def cluster_four_waits() -> None:
 
 
 @dag(schedule=None, start_date=START, catchup=False)
-def cluster_triggerer_killed() -> None:
-    """A long deferred wait (1,000 messages at 20 look-ups/s: 50 s a round), its working
-    set and checkpoints in a results path, for a triggerer killed mid-round."""
-    send = CascadeSendOperator(
-        task_id="send",
-        messages=[
-            {"tracking_id": f"long-{n}", "to_phone": f"+38050{n:07d}", "text": "Hi"}
-            for n in range(1, 1_001)
-        ],
-        from_name="Shop",
-        message_type="transaction",
-    )
-    CascadeDeliverySensor(
-        task_id="wait",
-        send_result=send.output,
-        deferrable=True,
-        max_requests_per_second=20,
-        poke_interval=1,
-        timeout=900,
-        results=CascadeResults(path="file:///tmp/cascade-cluster/{{ run_id }}/wait.jsonl"),
-    )
-
-
-@dag(schedule=None, start_date=START, catchup=False)
 def cluster_paged_failure() -> None:
     """A task that fails; its on_failure_callback pages the on-call phone."""
 
@@ -339,4 +315,3 @@ cluster_retried_by_scheduler()
 cluster_deferred_delivery()
 cluster_paged_failure()
 cluster_four_waits()
-cluster_triggerer_killed()
