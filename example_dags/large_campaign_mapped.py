@@ -13,6 +13,7 @@ from airflow.providers.common.compat.sdk import Param, dag, task
 from airflow.providers.sqlite.hooks.sqlite import SqliteHook
 
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
+from airflow_provider_cascade.partitions import id_ranges
 from airflow_provider_cascade.results import CascadeSendResult
 from airflow_provider_cascade.send import CascadeResults
 
@@ -55,14 +56,7 @@ def large_campaign_mapped() -> None:
     @task
     def partition(params: dict[str, int]) -> list[dict[str, int]]:
         """Id ranges of ``partition_size`` rows: one mapped send each."""
-        low, high = SqliteHook(sqlite_conn_id=AUDIENCE_DB).get_first(
-            "SELECT MIN(id), MAX(id) FROM audience"
-        )
-        step = params["partition_size"]
-        return [
-            {"low": start, "high": min(start + step - 1, high)}
-            for start in range(low, high + 1, step)
-        ]
+        return id_ranges(AUDIENCE_DB, "audience", size=params["partition_size"])
 
     ranges = partition()
     prepare_audience() >> ranges

@@ -36,29 +36,36 @@ final ``results_path`` file is written; a retry that finds a part gone reads tha
 Without a state store (older Airflow, or ``durable=False``) the ledger only remembers
 within one try.
 
-Longer than 300 lines: the ledger's event codec, its group-commit writer and its part
-objects keep the invariants below; they are read together or not at all.
+The group-commit writer is :mod:`~airflow_provider_cascade.send.ledger_writer`, the part
+objects :mod:`~airflow_provider_cascade.send.ledger_parts`, the inline encoding of ids
+:mod:`~airflow_provider_cascade.send.ledger_codec`.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import threading
-import time
-import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from airflow_provider_cascade.exceptions import CascadeError
-from airflow_provider_cascade.results import SentMessage, sent_lines
-from airflow_provider_cascade.send.accepted_ids import DIGEST_BYTES, AcceptedIds, digest
+from airflow_provider_cascade.results import SentMessage
+from airflow_provider_cascade.send.accepted_ids import AcceptedIds, digest
+from airflow_provider_cascade.send.ledger_codec import (
+    decode_inline_ids,
+    inline_ids,
+    join_hashes,
+    split_hashes,
+)
+from airflow_provider_cascade.send.ledger_parts import PartStore
+from airflow_provider_cascade.send.ledger_writer import (
+    LINGER_SECONDS,
+    LOG_KEY,
+    MAX_VALUE_BYTES,
+    LogWriter,
+    StateStore,
+)
 
-#: v3: tracking ids as 16-byte digests (v2 had 8 bytes; its entries are not read).
-LOG_KEY = "cascade_send.v3.log.{}"
-_string = json.JSONEncoder(ensure_ascii=False).encode
-#: Airflow's default ``[state_store] max_value_storage_bytes`` is 65,535; stay well under.
-MAX_VALUE_BYTES = 60_000
+__all__ = ["LINGER_SECONDS", "LOG_KEY", "MAX_VALUE_BYTES", "PartStore", "SendLedger", "StateStore"]
+
 
 IN_FLIGHT = "in_flight"
 ACCEPTED = "accepted"
@@ -66,63 +73,9 @@ IN_DOUBT = "in_doubt"
 NOT_SENT = "not_sent"
 
 
-class StateStore(Protocol):
-    def get(self, key: str, default: Any = None) -> Any: ...
-
-    def set(self, key: str, value: Any) -> None: ...
-
-
 #: 16 bytes that stand for a tracking id in the store and in memory (stable across
 #: processes; compared whole, so no two ids are ever taken for one).
 id_hash = digest
-
-
-class PartStore:
-    """One object per batch under ``<results_path>.parts/``: the accepted ids of a batch
-    (``NNNNNNNN.accepted.jsonl``) or the tracking ids of a batch about to be sent
-    (``NNNNNNNN.sending.jsonl``).
-
-    :param results_path: the send's ``results_path`` (an ``ObjectStoragePath`` URI).
-    """
-
-    def __init__(self, results_path: str) -> None:
-        from airflow.providers.common.compat.sdk import ObjectStoragePath
-
-        self.results_path = results_path
-        self.folder = ObjectStoragePath(results_path + ".parts")
-        self._made = False
-
-    def write_accepted(
-        self, number: int, sent: Sequence[SentMessage], lines: str | None = None
-    ) -> str:
-        """Write a batch's accepted ids; ``lines``: their :func:`sent_lines`, if made."""
-        text = sent_lines(sent) if lines is None else lines
-        return self._write(f"{number:08d}.accepted.jsonl", text)
-
-    def write_sending(self, number: int, tracking_ids: Sequence[str]) -> str:
-        lines = "".join(_string(tracking_id) + "\n" for tracking_id in tracking_ids)
-        return self._write(f"{number:08d}.sending.jsonl", lines)
-
-    def _write(self, name: str, text: str) -> str:
-        if not self._made:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._made = True
-        with (self.folder / name).open("w") as out:  # type: ignore[no-untyped-call]
-            out.write(text)
-        return name
-
-    def read_lines(self, name: str) -> list[Any]:
-        """The JSON lines of a part. :raises FileNotFoundError: it was removed."""
-        path = self.folder / name
-        if not path.exists():
-            raise FileNotFoundError(name)
-        with path.open("r") as lines:  # type: ignore[no-untyped-call]
-            return [json.loads(line) for line in iter(lines.readline, "") if line.strip()]
-
-    def remove(self) -> None:
-        """Delete every part (once the final results file holds the same ids)."""
-        if self.folder.exists():
-            self.folder.rmdir(recursive=True)
 
 
 class SendLedger:
@@ -148,7 +101,7 @@ class SendLedger:
             self._load(store)
         #: True when an earlier try of this task left records behind.
         self.resumed = self._entries > 0
-        self._writer = _Writer(store, self._entries) if store is not None else None
+        self._writer = LogWriter(store, self._entries) if store is not None else None
 
     @property
     def durable(self) -> bool:
@@ -214,23 +167,12 @@ class SendLedger:
     def _decode_accepted(self, event: Mapping[str, Any]) -> Iterable[tuple[bytes, str]]:
         if "p" in event:
             return self._read_part(event["p"])
-        if "u" in event:  # digest + UUID, 32 bytes a message
-            packed = base64.b64decode(event["u"])
-            step = DIGEST_BYTES + 16
-            return (
-                (
-                    packed[i : i + DIGEST_BYTES],
-                    str(uuid.UUID(bytes=packed[i + DIGEST_BYTES : i + step])),
-                )
-                for i in range(0, len(packed), step)
-            )
-        hashes = _split_hashes(event["h"])
-        return zip(hashes, event["ids"], strict=True)
+        return decode_inline_ids(event)
 
     def _decode_sending(self, event: Mapping[str, Any]) -> Iterable[bytes]:
         if "p" in event:
             return (id_hash(tracking_id) for tracking_id in self._part_lines(event["p"]))
-        return _split_hashes(event["h"])
+        return split_hashes(event["h"])
 
     def _read_part(self, name: str) -> Iterable[tuple[bytes, str]]:
         try:
@@ -291,7 +233,7 @@ class SendLedger:
                 "p": self.parts.write_sending(number, tracking_ids),
             }
         else:
-            event = {"b": number, "s": IN_FLIGHT, "h": _join_hashes(tracking_ids)}
+            event = {"b": number, "s": IN_FLIGHT, "h": join_hashes(tracking_ids)}
         return self._writer.add(event)
 
     def accepted_part(
@@ -314,7 +256,7 @@ class SendLedger:
             return self._writer.add(
                 {"b": number, "s": ACCEPTED, "p": part, "c": len(sent)}, messages=len(sent)
             )
-        events = list(_inline_ids(sent))
+        events = list(inline_ids(sent))
         ticket = 0
         for n, ids in enumerate(events, start=1):  # the batch counts once its last is durable
             ticket = self._writer.add(
@@ -343,173 +285,3 @@ class SendLedger:
         """Write what is pending and stop the writer (also after an error)."""
         if self._writer is not None:
             self._writer.close()
-
-
-#: How long an event may wait for others to share its write when nobody waits for it.
-LINGER_SECONDS = 0.5
-
-
-class _Writer:
-    """Writes events in group commits from a thread of its own, in order.
-
-    A write goes out as soon as somebody waits for one of the pending events (the send
-    loop keeping its batches at risk bounded, a request waiting for its ``in_flight``
-    record), else once the oldest pending event is :data:`LINGER_SECONDS` old, or at close:
-    so each write carries every event that piled up meanwhile.
-    """
-
-    def __init__(self, store: StateStore, first_entry: int) -> None:
-        self.store = store
-        self.entry = first_entry
-        self._pending: list[tuple[int, dict[str, Any]]] = []
-        self._oldest = 0.0  # when the oldest pending event was added
-        self._waiters = 0
-        self._added = 0
-        self._durable = 0
-        self._messages: dict[int, int] = {}  # ticket -> messages its event records accepted
-        self._accepted = 0  # messages whose acceptance this try recorded durably
-        self._error: BaseException | None = None
-        self._closing = False
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="cascade-ledger", daemon=True)
-        self._thread.start()
-
-    def add(self, event: dict[str, Any], messages: int = 0) -> int:
-        """Queue an event; ``messages``: how many accepted messages it records."""
-        with self._cond:
-            self._added += 1
-            if messages:
-                self._messages[self._added] = messages
-            if not self._pending:
-                self._oldest = time.monotonic()
-                self._cond.notify_all()  # the writer now has a linger deadline to keep
-            self._pending.append((self._added, event))
-            return self._added
-
-    def is_durable(self, ticket: int) -> bool:
-        with self._cond:
-            return self._durable >= ticket
-
-    def wait(self, ticket: int) -> None:
-        with self._cond:
-            self._waiters += 1
-            self._cond.notify_all()
-            try:
-                while self._durable < ticket and self._error is None:
-                    self._cond.wait()
-            finally:
-                self._waiters -= 1
-            if self._durable < ticket:
-                raise self._failure()
-
-    def close(self) -> None:
-        with self._cond:
-            self._closing = True
-            self._cond.notify_all()
-        self._thread.join()
-        if self._error is not None:
-            raise self._failure()
-
-    def _failure(self) -> CascadeError:
-        """What stopped the send, and where it stands (called holding the lock or after
-        the thread ended)."""
-        unrecorded = sum(self._messages.values())
-        return CascadeError(
-            "could not record the send's progress in the task state store, so no further "
-            f"batch was sent: {self._accepted} message(s) accepted and recorded, "
-            f"{unrecorded} accepted but not recorded (a retry lists those in doubt, or "
-            "sends them again with on_uncertain='resend', unless mark_sent_sql wrote them "
-            f"back already). The state store said: {self._error}"
-        )
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._due():
-                    linger = self._oldest + LINGER_SECONDS - time.monotonic()
-                    self._cond.wait(linger if self._pending else None)
-                if not self._pending:
-                    return
-                batch, self._pending = self._pending, []
-            try:
-                for entry in _entries([event for _, event in batch]):
-                    value = {"events": entry}
-                    self.store.set(LOG_KEY.format(self.entry), value)
-                    self.entry += 1
-            except BaseException as error:
-                with self._cond:
-                    self._error = error
-                    self._cond.notify_all()
-                return
-            with self._cond:
-                self._durable = batch[-1][0]
-                for ticket, _ in batch:
-                    self._accepted += self._messages.pop(ticket, 0)
-                self._cond.notify_all()
-
-    def _due(self) -> bool:
-        """Write now? (Called holding the lock.)"""
-        if self._closing:
-            return True
-        if not self._pending:
-            return False
-        return self._waiters > 0 or time.monotonic() - self._oldest >= LINGER_SECONDS
-
-
-def _entries(events: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
-    """Events packed into entries of at most MAX_VALUE_BYTES serialised."""
-    entry: list[dict[str, Any]] = []
-    size = 20
-    for event in events:
-        event_size = len(json.dumps(event)) + 2
-        if entry and size + event_size > MAX_VALUE_BYTES:
-            yield entry
-            entry, size = [], 20
-        entry.append(event)
-        size += event_size
-    if entry:
-        yield entry
-
-
-def _join_hashes(tracking_ids: Iterable[str]) -> str:
-    return base64.b64encode(b"".join(id_hash(t) for t in tracking_ids)).decode()
-
-
-def _split_hashes(text: str) -> list[bytes]:
-    packed = base64.b64decode(text)
-    return [packed[i : i + DIGEST_BYTES] for i in range(0, len(packed), DIGEST_BYTES)]
-
-
-def _inline_ids(sent: Sequence[SentMessage]) -> Iterable[dict[str, Any]]:
-    """The compact inline form: digest + UUID bytes when every id is a canonical UUID (the
-    service's documented form: 43 KB of base64 for 1,000 messages), else the digests and
-    the ids as text, in as many events as keep each under the value limit."""
-    try:
-        packed = b"".join(id_hash(s.tracking_id) + _uuid_bytes(s.message_id) for s in sent)
-    except ValueError:
-        pass
-    else:
-        yield {"u": base64.b64encode(packed).decode()}
-        return
-    chunk: list[SentMessage] = []
-    size = 0
-    for message in sent:
-        cost = len(json.dumps(message.message_id)) + 25  # its text, a comma, its digest
-        if chunk and size + cost > MAX_VALUE_BYTES * 3 // 4:
-            yield _text_ids(chunk)
-            chunk, size = [], 0
-        chunk.append(message)
-        size += cost
-    if chunk:
-        yield _text_ids(chunk)
-
-
-def _text_ids(sent: Sequence[SentMessage]) -> dict[str, Any]:
-    return {"h": _join_hashes(s.tracking_id for s in sent), "ids": [s.message_id for s in sent]}
-
-
-def _uuid_bytes(message_id: str) -> bytes:
-    value = uuid.UUID(message_id)
-    if str(value) != message_id:  # only what decodes back to the same text
-        raise ValueError(message_id)
-    return value.bytes

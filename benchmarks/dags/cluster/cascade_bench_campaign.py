@@ -15,10 +15,10 @@ from typing import Any
 
 import pendulum
 from airflow.providers.common.compat.sdk import dag, task
-from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 from airflow_provider_cascade.delivery.options import CascadeSample
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
+from airflow_provider_cascade.partitions import id_ranges
 from airflow_provider_cascade.send.options import CascadeRequests, CascadeResults
 from airflow_provider_cascade.sensors.cascade import CascadeDeliverySensor
 
@@ -32,14 +32,6 @@ SAMPLE = 1_000
 RESULTS = "file:///tmp/cascade-bench/campaign/{{ run_id }}/{{ ti.map_index }}.jsonl"
 
 
-def _hook() -> DbApiHook:
-    from airflow.providers.common.compat.sdk import BaseHook
-
-    hook = BaseHook.get_connection(DB).get_hook()
-    assert isinstance(hook, DbApiHook)
-    return hook
-
-
 def _campaign(pace: str) -> Any:
     @dag(
         dag_id=f"cascade_bench_campaign_{pace}",
@@ -51,12 +43,7 @@ def _campaign(pace: str) -> Any:
     def campaign() -> None:
         @task
         def partition() -> list[dict[str, int]]:
-            low, high = _hook().get_first("SELECT MIN(id), MAX(id) FROM bench_audience")
-            step = (high - low + 1 + PARTITIONS - 1) // PARTITIONS
-            return [
-                {"low": start, "high": min(start + step - 1, high)}
-                for start in range(low, high + 1, step)
-            ]
+            return id_ranges(DB, "bench_audience", parts=PARTITIONS)
 
         sends = CascadeSendOperator.partial(
             task_id="send_partition",

@@ -16,10 +16,10 @@ from typing import Any
 
 import pendulum
 from airflow.providers.common.compat.sdk import dag, task
-from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 from airflow_provider_cascade.delivery.options import CascadeSample
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
+from airflow_provider_cascade.partitions import id_ranges
 from airflow_provider_cascade.send.options import CascadeRequests, CascadeResults
 from airflow_provider_cascade.sensors.cascade import CascadeDeliverySensor
 
@@ -28,14 +28,6 @@ PARTITIONS = 8
 #: Results off XCom (12,500 messages a partition), where every worker and the triggerer
 #: read them: one machine here, shared storage in production.
 RESULTS = "file:///tmp/cascade-chaos/{{ run_id }}/{{ ti.map_index }}.jsonl"
-
-
-def _hook() -> DbApiHook:
-    from airflow.providers.common.compat.sdk import BaseHook
-
-    hook = BaseHook.get_connection(DB).get_hook()
-    assert isinstance(hook, DbApiHook)
-    return hook
 
 
 def _campaign(on_uncertain: str) -> Any:
@@ -51,15 +43,7 @@ def _campaign(on_uncertain: str) -> Any:
     def chaos() -> None:
         @task
         def partitions() -> list[dict[str, int]]:
-            low, high = _hook().get_first("SELECT MIN(id), MAX(id) FROM chaos_outbox")
-            step = (high - low + 1) // PARTITIONS
-            return [
-                {
-                    "low": low + n * step,
-                    "high": high if n == PARTITIONS - 1 else low + (n + 1) * step - 1,
-                }
-                for n in range(PARTITIONS)
-            ]
+            return id_ranges(DB, "chaos_outbox", parts=PARTITIONS)
 
         sends = CascadeSendOperator.partial(
             task_id="send_partition",

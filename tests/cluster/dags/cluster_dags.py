@@ -15,11 +15,11 @@ from typing import Any
 
 import pendulum
 from airflow.providers.common.compat.sdk import Asset, dag, task
-from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 from airflow_provider_cascade.assets.replies import replies_asset
 from airflow_provider_cascade.notifications.cascade import CascadeNotifier
 from airflow_provider_cascade.operators.cascade import CascadeSendOperator
+from airflow_provider_cascade.partitions import id_ranges
 from airflow_provider_cascade.send import CascadeGuardrails, Suppression
 from airflow_provider_cascade.send.options import CascadeRequests
 from airflow_provider_cascade.sensors.cascade import CascadeDeliverySensor
@@ -34,14 +34,6 @@ OUTBOX_SELECT = "SELECT id, to_phone, text FROM cluster_outbox WHERE message_id 
 FAST_RETRIES = {"retry_wait": 0.2, "max_retries": 1}
 
 
-def _hook() -> DbApiHook:
-    from airflow.providers.common.compat.sdk import BaseHook
-
-    hook = BaseHook.get_connection(DB).get_hook()
-    assert isinstance(hook, DbApiHook)
-    return hook
-
-
 @dag(schedule=None, start_date=START, catchup=False, max_active_runs=1)
 def cluster_mapped_campaign() -> None:
     """60,000 rows of ``cluster_audience`` in 6 partitions; 3 send at once, each at a
@@ -49,9 +41,7 @@ def cluster_mapped_campaign() -> None:
 
     @task
     def partitions() -> list[dict[str, int]]:
-        low, high = _hook().get_first("SELECT MIN(id), MAX(id) FROM cluster_audience")
-        step = (high - low + 1) // 6
-        return [{"low": low + n * step, "high": low + (n + 1) * step - 1} for n in range(6)]
+        return id_ranges(DB, "cluster_audience", parts=6)
 
     CascadeSendOperator.partial(
         task_id="send_partition",
