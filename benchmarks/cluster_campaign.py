@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
-import subprocess
 import threading
 import time
 from collections import defaultdict
@@ -29,16 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import _common  # noqa: F401  (an Airflow home of its own for this process)
+from _cluster import CLUSTER, METADATA_DB, deployment, harness_env, sql, trigger, wait
 from _common import machine
 from sandbox_ceiling import ceiling
 
 from airflow_provider_cascade.sandbox.client import Sandbox
 
-REPO = Path(__file__).resolve().parent.parent
-HARNESS = REPO / "scripts" / "cluster.sh"
-CLUSTER = REPO / ".cluster"
 DAGS = Path(__file__).resolve().parent / "dags" / "cluster"
-METADATA_DB = "cascade_cluster"
 AUDIENCE_DB = "cascade_bench_campaign"
 SANDBOX_URL = "http://127.0.0.1:28765"
 SANDBOX_KEY = "bench-campaign-sandbox-7c1e"
@@ -48,19 +43,6 @@ PACED_BUDGET = 100.0  # requests/s: the service's published limit
 #: Goals (issue 28).
 UNPACED_GOAL, PACED_GOAL, RSS_GOAL_MB, VALUE_GOAL = 0.8, 0.9, 100, 64 * 1024
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def sql(database: str, query: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    import psycopg2
-
-    conn = psycopg2.connect(host="127.0.0.1", user="postgres", dbname=database)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(query, parameters)
-            return cursor.fetchall() if cursor.description else []
-    finally:
-        conn.close()
 
 
 def load_audience(rows: int) -> float:
@@ -226,35 +208,6 @@ class Sampler:
 # --- a run ------------------------------------------------------------------------------
 
 
-def trigger(shell: dict[str, str], dag_id: str) -> str:
-    airflow = str(REPO / ".venv" / "bin" / "airflow")
-    out = subprocess.run(
-        [airflow, "dags", "trigger", dag_id, "-o", "json"],
-        env=shell,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    [line] = [line for line in out.splitlines() if line.startswith("[{")]
-    return str(json.loads(line)[0]["dag_run_id"])
-
-
-def wait(dag_id: str, run_id: str, timeout: float = 3600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        [(state,)] = sql(
-            METADATA_DB,
-            "SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s",
-            (dag_id, run_id),
-        )
-        if state in ("success", "failed"):
-            if state != "success":
-                raise SystemExit(f"{dag_id} {run_id} {state}: see {CLUSTER / 'logs'}")
-            return
-        time.sleep(2)
-    raise SystemExit(f"{dag_id} {run_id} not done after {timeout} s")
-
-
 def window(dag_id: str, run_id: str, task_id: str) -> tuple[float, float]:
     """When the task's first try started and its last ended (epoch seconds)."""
     [(start, end)] = sql(
@@ -401,60 +354,54 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
     connection = {"conn_type": "cascade", "host": SANDBOX_URL, "password": SANDBOX_KEY}
-    env = {
-        **os.environ,
-        "CASCADE_CLUSTER_DAGS": str(DAGS),
-        "CASCADE_SANDBOX_ARGS": "--delivery-seconds 1",
-        "CASCADE_SANDBOX_API_KEY": SANDBOX_KEY,
-        "AIRFLOW_CONN_CASCADE_UNPACED": json.dumps(
-            {**connection, "extra": {"max_requests_per_second": 1_000_000}}
-        ),
-        "AIRFLOW_CONN_CASCADE_PACED": json.dumps(
-            {**connection, "extra": {"max_requests_per_second": PACED_BUDGET}}
-        ),
-        "AIRFLOW_CONN_CASCADE_BENCH_PG": json.dumps(
-            {
-                "conn_type": "postgres",
-                "host": "127.0.0.1",
-                "port": 5432,
-                "login": "postgres",
-                "schema": AUDIENCE_DB,
-            }
-        ),
-    }
-    for name in [n for n in env if n.startswith("AIRFLOW__") or n == "AIRFLOW_HOME"]:
-        del env[name]  # this process's private home is not the deployment's
+    env = harness_env(
+        os.environ,
+        {
+            "CASCADE_CLUSTER_DAGS": str(DAGS),
+            "CASCADE_SANDBOX_ARGS": "--delivery-seconds 1",
+            "CASCADE_SANDBOX_API_KEY": SANDBOX_KEY,
+            "AIRFLOW_CONN_CASCADE_UNPACED": json.dumps(
+                {**connection, "extra": {"max_requests_per_second": 1_000_000}}
+            ),
+            "AIRFLOW_CONN_CASCADE_PACED": json.dumps(
+                {**connection, "extra": {"max_requests_per_second": PACED_BUDGET}}
+            ),
+            "AIRFLOW_CONN_CASCADE_BENCH_PG": json.dumps(
+                {
+                    "conn_type": "postgres",
+                    "host": "127.0.0.1",
+                    "port": 5432,
+                    "login": "postgres",
+                    "schema": AUDIENCE_DB,
+                }
+            ),
+        },
+    )
     print(
         f"A {args.rows:,}-message mapped campaign on the cluster harness (8 partitions, 4 at"
         f" once on 2 Celery workers, batches of {BATCH_SIZE}, PostgreSQL write-back); {machine()}"
     )
     sql("postgres", f'DROP DATABASE IF EXISTS "{AUDIENCE_DB}"')
     sql("postgres", f'CREATE DATABASE "{AUDIENCE_DB}"')
-    subprocess.run(["bash", str(HARNESS), "up"], env=env, check=True, timeout=600)
     try:
-        exports = subprocess.run(
-            ["bash", str(HARNESS), "env"], env=env, check=True, capture_output=True, text=True
-        ).stdout
-        shell = dict(env)
-        for line in exports.splitlines():
-            name, _, value = line.removeprefix("export ").partition("=")
-            shell[name] = shlex.split(value)[0] if value else ""
-        sandbox = Sandbox.attach(SANDBOX_URL, SANDBOX_KEY)
-        ceiling_rate = ceiling(sandbox, requests_per_run=2_000, batch=BATCH_SIZE, clients=AT_ONCE)
-        print(
-            f"  the sandbox's ceiling: {ceiling_rate:,.0f} msgs/s ({AT_ONCE} raw clients at"
-            f" once, {BATCH_SIZE}-message requests, median of 3 runs)"
-        )
-        loaded = load_audience(args.rows)
-        print(f"  the audience loaded into PostgreSQL in {loaded:.0f} s")
-        verdicts = []
-        for pace in ("unpaced", "paced"):
-            verdicts += report(
-                pace, args.rows, campaign(shell, sandbox, pace, args.rows), ceiling_rate
+        with deployment(env) as shell:
+            sandbox = Sandbox.attach(SANDBOX_URL, SANDBOX_KEY)
+            ceiling_rate = ceiling(
+                sandbox, requests_per_run=2_000, batch=BATCH_SIZE, clients=AT_ONCE
             )
-        print(f"  every goal met: {'yes' if all(verdicts) else 'NO'}")
+            print(
+                f"  the sandbox's ceiling: {ceiling_rate:,.0f} msgs/s ({AT_ONCE} raw clients at"
+                f" once, {BATCH_SIZE}-message requests, median of 3 runs)"
+            )
+            loaded = load_audience(args.rows)
+            print(f"  the audience loaded into PostgreSQL in {loaded:.0f} s")
+            verdicts = []
+            for pace in ("unpaced", "paced"):
+                verdicts += report(
+                    pace, args.rows, campaign(shell, sandbox, pace, args.rows), ceiling_rate
+                )
+            print(f"  every goal met: {'yes' if all(verdicts) else 'NO'}")
     finally:
-        subprocess.run(["bash", str(HARNESS), "down"], env=env, check=False, timeout=120)
         sql("postgres", f'DROP DATABASE IF EXISTS "{AUDIENCE_DB}" WITH (FORCE)')
 
 

@@ -15,65 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import _common  # noqa: F401  (an Airflow home of its own for this process)
+from _cluster import CLUSTER, deployment, harness_env, trigger, wait
 from _common import audience_db, machine
 from throughput import DB_ENV, FIGURES, RESULTS_ENV, TARGET_LATENCY, TARGET_LOOPBACK, judge, summary
 
 from airflow_provider_cascade.sandbox.client import Sandbox
 
-REPO = Path(__file__).resolve().parent.parent
-HARNESS = REPO / "scripts" / "cluster.sh"
 DAG_ID = "cascade_bench_throughput"
-DATABASE = "cascade_cluster"
-
-
-def harness(*args: str, env: dict[str, str]) -> str:
-    return subprocess.run(
-        ["bash", str(HARNESS), *args], env=env, check=True, capture_output=True, text=True
-    ).stdout
-
-
-def run_state(dag_id: str, run_id: str) -> str:
-    import psycopg2
-
-    db = psycopg2.connect(host="127.0.0.1", user="postgres", dbname=DATABASE)
-    try:
-        with db.cursor() as cursor:
-            cursor.execute(
-                "SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", (dag_id, run_id)
-            )
-            return str(cursor.fetchone()[0])
-    finally:
-        db.close()
-
-
-def trigger_and_wait(shell: dict[str, str], timeout: float = 600) -> None:
-    airflow = str(REPO / ".venv" / "bin" / "airflow")
-    subprocess.run([airflow, "dags", "unpause", DAG_ID], env=shell, check=True, capture_output=True)
-    out = subprocess.run(
-        [airflow, "dags", "trigger", DAG_ID, "-o", "json"],
-        env=shell,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    [line] = [line for line in out.splitlines() if line.startswith("[{")]
-    run_id = json.loads(line)[0]["dag_run_id"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = run_state(DAG_ID, run_id)
-        if state in ("success", "failed"):
-            if state != "success":
-                raise SystemExit(f"{DAG_ID} {run_id} {state}: see .cluster/logs")
-            return
-        time.sleep(1)
-    raise SystemExit(f"{DAG_ID} {run_id} not done after {timeout} s")
 
 
 def main() -> None:
@@ -83,27 +35,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     db = audience_db(args.rows)
-    env = {
-        **os.environ,
-        "CASCADE_CLUSTER_DAGS": str(Path(__file__).parent / "dags"),
-        DB_ENV: str(db),
-        RESULTS_ENV: f"file://{db.parent}/cluster-result.jsonl",
-        "CASCADE_BENCH_SANDBOX_PID_FILE": str(REPO / ".cluster" / "pids" / "sandbox.pid"),
-    }
-    for name in [n for n in env if n.startswith("AIRFLOW__") or n == "AIRFLOW_HOME"]:
-        del env[name]  # this process's private home is not the deployment's
-    env.pop("AIRFLOW_CONN_CASCADE_DEFAULT", None)  # the harness points it at its sandbox
+    env = harness_env(
+        os.environ,
+        {
+            "CASCADE_CLUSTER_DAGS": str(Path(__file__).parent / "dags"),
+            DB_ENV: str(db),
+            RESULTS_ENV: f"file://{db.parent}/cluster-result.jsonl",
+            "CASCADE_BENCH_SANDBOX_PID_FILE": str(CLUSTER / "pids" / "sandbox.pid"),
+        },
+    )
     print(
         f"Throughput on the cluster harness (Celery worker, state store over HTTP), "
         f"{args.rows:,} rows from SQLite, {args.runs} runs (medians); {machine()}"
     )
-    subprocess.run(["bash", str(HARNESS), "up"], env=env, check=True, timeout=600)
-    try:
-        exports = harness("env", env=env)
-        shell = dict(env)
-        for line in exports.splitlines():
-            name, _, value = line.removeprefix("export ").partition("=")
-            shell[name] = shlex.split(value)[0] if value else ""
+    with deployment(env) as shell:
         sandbox = Sandbox.attach(shell["CASCADE_SANDBOX_URL"], shell["CASCADE_SANDBOX_API_KEY"])
         verdicts = []
         for latency in (float(ms) for ms in args.latency_ms.split(",")):
@@ -112,7 +57,7 @@ def main() -> None:
             for _ in range(args.runs):
                 sandbox.clear()
                 FIGURES.unlink(missing_ok=True)
-                trigger_and_wait(shell)
+                wait(DAG_ID, trigger(shell, DAG_ID), timeout=600)
                 assert sandbox.stats()["accepted"] == 2 * args.rows, sandbox.stats()
                 for line in FIGURES.read_text().splitlines():
                     entry = json.loads(line)
@@ -123,8 +68,6 @@ def main() -> None:
             target = TARGET_LATENCY if latency else TARGET_LOOPBACK
             verdicts.append(judge(loop, operator, latency) >= target)
         print(f"  every target met: {'yes' if all(verdicts) else 'NO'}")
-    finally:
-        subprocess.run(["bash", str(HARNESS), "down"], env=env, check=False, timeout=120)
 
 
 if __name__ == "__main__":
