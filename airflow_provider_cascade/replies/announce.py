@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_cascade.exceptions import CascadeError
-from airflow_provider_cascade.replies.store import dialect_of
+from airflow_provider_cascade.replies.store import dialect_of, placeholder
 
 __all__ = ["MAX_ANNOUNCED", "Pending", "mark_announced", "pending_replies"]
 
@@ -43,10 +43,6 @@ class Pending:
         }
 
 
-def _p(style: str, name: str) -> str:
-    return f"%({name})s" if style == "pyformat" else f":{name}"
-
-
 def _style(conn: Any) -> str:
     driver, dialect, style = dialect_of(conn)
     if dialect is None or style is None:
@@ -60,7 +56,7 @@ def pending_replies(conn: Any, cascade_conn_id: str) -> Pending:
     style = _style(conn)
     sql = (
         "SELECT reply_id, received_at FROM cascade_replies WHERE announced_at IS NULL"
-        f" AND cascade_conn_id = {_p(style, 'cascade_conn_id')} ORDER BY received_at"
+        f" AND cascade_conn_id = {placeholder(style, 'cascade_conn_id')} ORDER BY received_at"
     )
     with closing(conn.cursor()) as cursor:
         try:
@@ -88,8 +84,8 @@ def mark_announced(conn: Any, reply_ids: list[str]) -> None:
     if dialect == "sqlite":
         when = now.isoformat(timespec="milliseconds")
     sql = (
-        f"UPDATE cascade_replies SET announced_at = {_p(style, 'at')}"
-        f" WHERE reply_id = {_p(style, 'reply_id')}"
+        f"UPDATE cascade_replies SET announced_at = {placeholder(style, 'at')}"
+        f" WHERE reply_id = {placeholder(style, 'reply_id')}"
     )
     with closing(conn.cursor()) as cursor:
         cursor.executemany(sql, [{"at": when, "reply_id": reply_id} for reply_id in reply_ids])

@@ -78,6 +78,16 @@ class Receiver:
         return stored
 
 
+@dataclass
+class _Pool:
+    """A store's SQLAlchemy engine, for the SQL connection's ``uri`` it was made from."""
+
+    uri: str
+    engine: Any
+    driver: str
+    tables_made: bool = False
+
+
 def _get_connection(conn_id: str) -> Any:
     from airflow.providers.common.compat.sdk import BaseHook
 
@@ -101,6 +111,7 @@ class Receivers:
         self._get_connection = get_connection
         self._on_stored = on_stored
         self._known: dict[str, tuple[float, Receiver | None]] = {}
+        self._pools: dict[str, _Pool] = {}  # by the store's SQL connection id
         self._lock = threading.Lock()
 
     def get(self, conn_id: str) -> Receiver | None:
@@ -116,6 +127,27 @@ class Receivers:
             receiver = self._build(conn_id)
             self._known[conn_id] = (time.monotonic() + SETTINGS_TTL, receiver)
             return receiver
+
+    def _pool(self, store_conn_id: str) -> _Pool:
+        """The store's pool of database connections: kept while the SQL connection's
+        address and credentials stay the same (a settings re-read does not open a new
+        pool, nor run ``CREATE TABLE`` again); replaced, and the old one closed, when
+        they change."""
+        from airflow_provider_cascade.sql import sql_hook
+
+        hook = sql_hook(store_conn_id, "replies_conn_id")
+        uri = hook.get_uri()
+        pool = self._pools.get(store_conn_id)
+        if pool is not None and pool.uri == uri:
+            return pool
+        # Checked before each use: a connection the database dropped is replaced, not failed.
+        engine = hook.get_sqlalchemy_engine(engine_kwargs={"pool_pre_ping": True})
+        with closing(engine.raw_connection()) as raw:
+            driver, _, _ = dialect_of(raw)
+        if pool is not None:
+            pool.engine.dispose()
+        self._pools[store_conn_id] = pool = _Pool(uri, engine, driver)
+        return pool
 
     def _build(self, conn_id: str) -> Receiver | None:
         from airflow_provider_cascade.constants import CONN_TYPE
@@ -136,16 +168,13 @@ class Receivers:
                 f"connection {conn_id!r} has a replies_token but no replies_conn_id: "
                 "replies are refused (503) until it names the SQL connection to store them on"
             )
-        from airflow_provider_cascade.sql import sql_hook
-
-        hook = sql_hook(settings.store_conn_id, "replies_conn_id")
-        # Checked before each use: a connection the database dropped is replaced, not failed.
-        engine = hook.get_sqlalchemy_engine(engine_kwargs={"pool_pre_ping": True})
-        with closing(engine.raw_connection()) as raw:
-            driver, _, _ = dialect_of(raw)
-            store = ReplyStore(settings, driver)
-            store.create_tables(raw)
-        return Receiver(settings, store, engine, self._on_stored)
+        pool = self._pool(settings.store_conn_id)
+        store = ReplyStore(settings, pool.driver)
+        if store.uses_own_tables and not pool.tables_made:
+            with closing(pool.engine.raw_connection()) as raw:
+                store.create_tables(raw)
+            pool.tables_made = True
+        return Receiver(settings, store, pool.engine, self._on_stored)
 
 
 router = APIRouter()

@@ -19,7 +19,7 @@ from airflow_provider_cascade.exceptions import CascadeError
 from airflow_provider_cascade.phones import e164_digits
 from airflow_provider_cascade.privacy import mask_phone
 from airflow_provider_cascade.replies.opt_outs import settings_of
-from airflow_provider_cascade.replies.store import dialect_of
+from airflow_provider_cascade.replies.store import dialect_of, placeholder
 
 __all__ = ["Erased", "delete_replies_older_than", "erase_number"]
 
@@ -30,10 +30,6 @@ class Erased:
 
     replies: int
     opt_outs: int
-
-
-def _p(style: str, name: str) -> str:
-    return f"%({name})s" if style == "pyformat" else f":{name}"
 
 
 def _connection(cascade_conn_id: str) -> tuple[Any, str, str]:
@@ -65,8 +61,8 @@ def delete_replies_older_than(cascade_conn_id: str, days: float) -> int:
         cutoff = cutoff.isoformat(timespec="milliseconds")
     with closing(conn), closing(conn.cursor()) as cursor:
         cursor.execute(
-            f"DELETE FROM cascade_replies WHERE cascade_conn_id = {_p(style, 'conn_id')}"
-            f" AND received_at < {_p(style, 'cutoff')}",
+            f"DELETE FROM cascade_replies WHERE cascade_conn_id = {placeholder(style, 'conn_id')}"
+            f" AND received_at < {placeholder(style, 'cutoff')}",
             {"conn_id": cascade_conn_id, "cutoff": cutoff},
         )
         deleted = int(cursor.rowcount)
@@ -83,7 +79,8 @@ def erase_number(cascade_conn_id: str, phone: str) -> Erased:
     if digits is None:
         raise ValueError(f"{mask_phone(phone)!r} is not an international phone number")
     conn, _, style = _connection(cascade_conn_id)
-    where = f"cascade_conn_id = {_p(style, 'conn_id')} AND phone = {_p(style, 'phone')}"
+    conn_id, phone_value = placeholder(style, "conn_id"), placeholder(style, "phone")
+    where = f"cascade_conn_id = {conn_id} AND phone = {phone_value}"
     values = {"conn_id": cascade_conn_id, "phone": f"+{digits}"}
     with closing(conn), closing(conn.cursor()) as cursor:
         cursor.execute(f"DELETE FROM cascade_replies WHERE {where}", values)

@@ -103,12 +103,13 @@ def _tables(dialect: Dialect) -> list[str]:
     ]
 
 
-def _p(style: str, name: str) -> str:
+def placeholder(style: str, name: str) -> str:
+    """The named parameter ``name`` in a driver's ``paramstyle`` (pyformat or named)."""
     return f"%({name})s" if style == "pyformat" else f":{name}"
 
 
 def _reply_insert(dialect: Dialect, style: str) -> str:
-    values = ", ".join(_p(style, name) for name in REPLY_PARAMETERS)
+    values = ", ".join(placeholder(style, name) for name in REPLY_PARAMETERS)
     insert = (
         "INSERT INTO cascade_replies (reply_id, phone, alpha_name, text, received_at, "
         f"cascade_conn_id) VALUES ({values})"
@@ -119,12 +120,11 @@ def _reply_insert(dialect: Dialect, style: str) -> str:
 
 
 def _opt_out_upsert(dialect: Dialect, style: str, opted_out: int) -> str:
-    values = ", ".join(
-        _p(style, name) for name in ("cascade_conn_id", "phone", "message_type", "changed_at")
-    )
+    names = ("cascade_conn_id", "phone", "message_type", "changed_at")
+    values = ", ".join(placeholder(style, name) for name in names)
     insert = (
         "INSERT INTO cascade_opt_outs (cascade_conn_id, phone, message_type, changed_at, "
-        f"opted_out, reply_id) VALUES ({values}, {opted_out}, {_p(style, 'reply_id')})"
+        f"opted_out, reply_id) VALUES ({values}, {opted_out}, {placeholder(style, 'reply_id')})"
     )
     if dialect == "mysql":  # assignments run left to right: changed_at last
         newer = "VALUES(changed_at) > changed_at"
@@ -146,8 +146,8 @@ def opted_out_query(dialect_style: str) -> str:
     """The numbers opted out of a message type on a connection, from the default table."""
     return (
         "SELECT phone FROM cascade_opt_outs WHERE opted_out = 1"
-        f" AND cascade_conn_id = {_p(dialect_style, 'cascade_conn_id')}"
-        f" AND message_type = {_p(dialect_style, 'message_type')}"
+        f" AND cascade_conn_id = {placeholder(dialect_style, 'cascade_conn_id')}"
+        f" AND message_type = {placeholder(dialect_style, 'message_type')}"
     )
 
 
