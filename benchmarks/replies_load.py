@@ -15,40 +15,29 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
-import subprocess
 from pathlib import Path
 from typing import Any
 
+import _cluster
 import _common  # noqa: F401  (an Airflow home of its own for this process)
 import requests
+from _cluster import CLUSTER, METADATA_DB, deployment, harness_env
 from _common import machine
 
 from airflow_provider_cascade.sandbox.callbacks import Load, callback_body, post_callbacks
 
-REPO = Path(__file__).resolve().parent.parent
-HARNESS = REPO / "scripts" / "cluster.sh"
-DATABASE = "cascade_cluster"
 TOKEN = "bench-replies-token-4f1e"
 STORE = {
     "conn_type": "postgres",
     "host": "127.0.0.1",
     "port": 5432,
     "login": "postgres",
-    "schema": DATABASE,
+    "schema": METADATA_DB,
 }
 
 
 def sql(query: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    import psycopg2
-
-    db = psycopg2.connect(host="127.0.0.1", user="postgres", dbname=DATABASE)
-    try:
-        with db, db.cursor() as cursor:
-            cursor.execute(query, parameters)
-            return cursor.fetchall() if cursor.description else []
-    finally:
-        db.close()
+    return _cluster.sql(METADATA_DB, query, parameters)
 
 
 def group_cpu(leader: int) -> float:
@@ -145,37 +134,27 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--rate", type=float, default=200.0)
     args = parser.parse_args()
-    env = {**os.environ}
-    for name in [n for n in env if n.startswith("AIRFLOW__") or n == "AIRFLOW_HOME"]:
-        del env[name]  # this process's private home is not the deployment's
-    env.pop("AIRFLOW_CONN_CASCADE_DEFAULT", None)
-    env["CASCADE_CLUSTER_DAGS"] = str(Path(__file__).parent / "dags")
-    env["AIRFLOW_CONN_CASCADE_BENCH_STORE"] = json.dumps(STORE)
-    env["AIRFLOW_CONN_CASCADE_REPLIES"] = json.dumps(
+    env = harness_env(
+        os.environ,
         {
-            "conn_type": "cascade",
-            "password": "bench-key",
-            "extra": {"replies_token": TOKEN, "replies_conn_id": "cascade_bench_store"},
-        }
+            "CASCADE_CLUSTER_DAGS": str(Path(__file__).parent / "dags"),
+            "AIRFLOW_CONN_CASCADE_BENCH_STORE": json.dumps(STORE),
+            "AIRFLOW_CONN_CASCADE_REPLIES": json.dumps(
+                {
+                    "conn_type": "cascade",
+                    "password": "bench-key",
+                    "extra": {"replies_token": TOKEN, "replies_conn_id": "cascade_bench_store"},
+                }
+            ),
+        },
     )
     print(f"The replies receiver in the API server of scripts/cluster.sh, PostgreSQL; {machine()}")
-    subprocess.run(["bash", str(HARNESS), "up"], env=env, check=True, timeout=600)
-    try:
-        exports = subprocess.run(
-            ["bash", str(HARNESS), "env"], env=env, check=True, capture_output=True, text=True
-        ).stdout
-        port = "28080"
-        for line in exports.splitlines():
-            name, _, value = line.removeprefix("export ").partition("=")
-            if name == "AIRFLOW__API__PORT":
-                port = shlex.split(value)[0]
-        base = f"http://127.0.0.1:{port}"
-        leader = int((REPO / ".cluster" / "pids" / "api-server.pid").read_text())
+    with deployment(env) as shell:
+        base = f"http://127.0.0.1:{shell.get('AIRFLOW__API__PORT', '28080')}"
+        leader = int((CLUSTER / "pids" / "api-server.pid").read_text())
         bad_inputs(base)
         under_load(base, leader, args.callbacks, args.clients, args.rate)
         under_load(base, leader, args.callbacks, args.clients, None)
-    finally:
-        subprocess.run(["bash", str(HARNESS), "down"], env=env, check=False, timeout=120)
 
 
 if __name__ == "__main__":
