@@ -291,7 +291,9 @@ class TestGuardrails:
         run = campaign(sender, on_invalid="skip", max_reject_ratio=0.2, batch_size=50)
         with pytest.raises(
             CascadeGuardrailError,
-            match=r"25 of the first 100 .* \(25\.0%\), more than max_reject_ratio=20\.0%",
+            match=r"25 of the first 100 .* \(25\.0%\), more than max_reject_ratio=20\.0%: "
+            r"stopping; the batches already sent stay sent and recorded, and a retry does not "
+            r"send them again\. First problem: ",
         ):
             run.run(ListSource(items))
         # The first batch (50 checked, under 100) went out; the brake held the rest.

@@ -128,6 +128,7 @@ class MaxRejectRatio(Guardrail):
             raise CascadeGuardrailError(
                 f"{len(rejected)} of the first {tally.seen} messages were rejected "
                 f"({ratio:.1%}), more than max_reject_ratio={self.limit:.1%}: stopping; the "
-                f"{tally.sent} sent before stay sent and recorded. First problem: "
+                "batches already sent stay sent and recorded, and a retry does not send them "
+                f"again. First problem: "
                 f"{first['ref']}: {first['field']} {first['rule']}"
             )
