@@ -54,15 +54,15 @@ def main() -> int:
     print()
     print(
         "| fault | mode | run | accepted | twice | in doubt | lost | written back"
-        " | partitions retried | recovery | took |"
+        " | partitions retried | recovery | statuses looked up twice | took |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(
             f"| {row['what']} | {row['mode']} | {row['state']} | {row['accepted']:,} |"
             f" {row['twice']:,} | {row['in_doubt']:,} | {row['lost']:,} |"
             f" {row['written_back']:,} | {row['partitions_retried']} | {_recovery(row)} |"
-            f" {row['took_s']:.0f} s |"
+            f" {row.get('asked_twice', 0):,} | {row['took_s']:.0f} s |"
         )
     print()
     for row in rows:
