@@ -74,6 +74,7 @@ def sections(rows: str) -> list[tuple[str, Callable[[], str]]]:
             "4c. Memory, a @task.cascade generator (TaskFlow)",
             lambda: run("memory.py", "--source", "generator"),
         ),
+        ("4d. Write-back on PostgreSQL against executemany", lambda: run("write_back.py")),
         ("5. DAG-parse cost", lambda: run("parse_cost.py")),
         ("6. A 10,000,000-number suppression set", lambda: run("suppression_memory.py")),
         (

@@ -432,3 +432,41 @@ def test_a_write_back_that_fails_after_sending_stops_and_its_retry_marks_without
     assert sandbox.stats()["accepted"] == 5_000
     assert sandbox.stats()["duplicate_tracking_ids"] == 0
     assert outbox_state("postgres") == (5_000, 5_000)
+
+
+def test_the_write_back_reaches_postgresql_a_page_of_rows_a_round_trip(postgres):
+    """psycopg2's executemany is one round trip a row: the write-back sends PAGE_SIZE rows
+    in one statement string (execute_batch), the rows updated the same."""
+    import psycopg2.extensions
+
+    from airflow_provider_cascade.sql import PAGE_SIZE, execute_and_commit
+
+    fill(postgres, 250)
+    calls: list[int] = []
+
+    class Counting(psycopg2.extensions.cursor):
+        def execute(self, query: Any, vars: Any = None) -> Any:
+            calls.append(1)
+            return super().execute(query, vars)
+
+    conn = _hook(postgres).get_conn()
+    try:
+        original = conn.cursor
+        conn.cursor = lambda *a, **k: original(*a, cursor_factory=Counting, **k)  # type: ignore[method-assign]
+        rows = [
+            {"message_id": f"m-{n}", "sent_at": "2026-12-05", "tracking_id": n}
+            for n in range(1, 251)
+        ]
+        execute_and_commit(
+            conn,
+            "UPDATE cascade_outbox SET message_id = %(message_id)s, sent_at = %(sent_at)s"
+            " WHERE id = %(tracking_id)s",
+            rows,
+        )
+    finally:
+        conn.close()
+    assert len(calls) == -(-250 // PAGE_SIZE)  # 3 round trips, not 250
+    assert outbox_state(postgres) == (250, 250)
+    assert _hook(postgres).get_first("SELECT message_id FROM cascade_outbox WHERE id = 137") == (
+        "m-137",
+    )
