@@ -4,6 +4,7 @@ type by name), a statement checked on it, and statements run once per row and co
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from contextlib import closing
 from typing import Any
@@ -73,11 +74,13 @@ def execute_many(cursor: Any, sql: str, rows: Sequence[Mapping[str, Any]]) -> No
 
     psycopg2's ``executemany`` sends one statement per round trip; its ``execute_batch``
     sends :data:`PAGE_SIZE` in one (the same statements, run in the same order, in the
-    same transaction): a quarter of the client's CPU and half the time a row on
-    PostgreSQL (``benchmarks/write_back.py``). Other drivers batch in ``executemany``
-    already (psycopg 3, sqlite3) or have no such helper (MySQL's for ``UPDATE``).
+    same transaction): a quarter of the client's CPU and twice the rows/s
+    (``benchmarks/write_back.py``). Other drivers batch in ``executemany``
+    already (psycopg 3 pipelines it: the PostgresHook's driver where it is installed;
+    sqlite3) or have no such helper (MySQL's for ``UPDATE``).
     """
-    if type(cursor).__module__.split(".")[0] == "psycopg2":
+    psycopg2 = sys.modules.get("psycopg2")  # not imported: not a psycopg2 cursor
+    if psycopg2 is not None and isinstance(cursor, psycopg2.extensions.cursor):
         from psycopg2.extras import execute_batch
 
         execute_batch(cursor, sql, rows, page_size=PAGE_SIZE)

@@ -1,7 +1,8 @@
 """The write-back step on PostgreSQL: ``mark_sent_sql`` run for every accepted message, as
-the send runs it (``airflow_provider_cascade.sql.execute_and_commit``, through the
-connection's ``PostgresHook``), against what a user writes instead: ``cursor.executemany``
-then ``commit`` (what the provider itself ran before: psycopg2 makes one round trip a row).
+the send runs it (``airflow_provider_cascade.sql.execute_and_commit``), against what a user
+writes instead: ``cursor.executemany`` then ``commit`` (what the provider itself ran
+before), on both drivers the PostgresHook uses: psycopg 3 (where it is installed; its
+executemany pipelines) and psycopg2 (whose executemany makes one round trip a row).
 
     python benchmarks/write_back.py [--rows 100000] [--batch 1000] [--runs 3]
 
@@ -15,7 +16,6 @@ row (this process) and the PostgreSQL backend's CPU a row and busy share (its pr
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from collections.abc import Callable
@@ -26,9 +26,8 @@ from typing import Any
 import _common  # noqa: F401  (an Airflow home of its own for this process)
 from _common import machine, median
 
-from airflow_provider_cascade.sql import execute_and_commit, sql_hook
+from airflow_provider_cascade.sql import execute_and_commit
 
-CONN_ID = "cascade_bench_write_back"
 TABLE = "bench_write_back"
 MARK_SENT = (
     f"UPDATE {TABLE} SET message_id = %(message_id)s, sent_at = %(sent_at)s"
@@ -95,57 +94,63 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(
-        {
-            "conn_type": "postgres",
-            "host": "127.0.0.1",
-            "port": 5432,
-            "login": "postgres",
-            "schema": "test",
-        }
-    )
-    conn = sql_hook(CONN_ID, "bench").get_conn()
-    with closing(conn.cursor()) as cursor:
+    import psycopg
+    import psycopg2
+
+    drivers = {
+        "psycopg 3": psycopg.connect(host="127.0.0.1", user="postgres", dbname="test"),
+        "psycopg2": psycopg2.connect(host="127.0.0.1", user="postgres", dbname="test"),
+    }
+    setup = drivers["psycopg2"]
+    with closing(setup.cursor()) as cursor:
         cursor.execute(
             f"DROP TABLE IF EXISTS {TABLE}; CREATE TABLE {TABLE}"
             " (id BIGINT PRIMARY KEY, message_id TEXT, sent_at TEXT)"
         )
-    conn.commit()
+    setup.commit()
     ways = {
         "cursor.executemany + commit (hand-written)": hand_written,
         "the send's write-back (execute_and_commit)": execute_and_commit,
     }
-    figures: dict[str, list[dict[str, float]]] = {name: [] for name in ways}
+    figures: dict[tuple[str, str], list[dict[str, float]]] = {
+        (driver, name): [] for driver in drivers for name in ways
+    }
     try:
         for _ in range(args.runs):
-            for name, write in ways.items():
-                figures[name].append(measure(conn, write, args.rows, args.batch))
+            for driver, conn in drivers.items():
+                for name, write in ways.items():
+                    figures[driver, name].append(measure(conn, write, args.rows, args.batch))
     finally:
-        with closing(conn.cursor()) as cursor:
+        with closing(setup.cursor()) as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        conn.commit()
-        conn.close()
+        setup.commit()
+        for conn in drivers.values():
+            conn.close()
     print(
         f"Write-back on PostgreSQL (127.0.0.1, UPDATE by primary key), {args.rows:,} rows in"
         f" batches of {args.batch:,}, a commit each, {args.runs} runs interleaved (medians);"
         f" {machine()}"
     )
-    medians = {}
-    for name, values in figures.items():
-        found = {key: median(v[key] for v in values) for key in values[0]}
-        medians[name] = found
+    for driver in drivers:
+        print(f"  {driver}:")
+        medians = []
+        for name in ways:
+            values = figures[driver, name]
+            found = {key: median(v[key] for v in values) for key in values[0]}
+            medians.append(found)
+            print(
+                f"    {name:<44} {found['rate']:>8,.0f} rows/s   client CPU"
+                f" {found['cpu_us']:5.1f} us/row   PostgreSQL {found['server_us']:5.1f} us/row"
+                f" (busy {found['server_busy']:.0%})"
+            )
+        loop, send = medians
+        busy = max(loop["server_busy"], send["server_busy"])
         print(
-            f"  {name:<44} {found['rate']:>8,.0f} rows/s   client CPU {found['cpu_us']:5.1f}"
-            f" us/row   PostgreSQL {found['server_us']:5.1f} us/row"
-            f" (busy {found['server_busy']:.0%})"
+            f"    ratio send/hand-written: {send['rate'] / loop['rate']:.2f}x the rows/s,"
+            f" {send['cpu_us'] / loop['cpu_us']:.2f}x the client CPU a row; PostgreSQL was "
+            + ("the bound" if busy > 0.85 else "not the bound")
+            + f" (busy at most {busy:.0%})"
         )
-    loop, send = medians.values()
-    print(
-        f"  ratio send/hand-written: {send['rate'] / loop['rate']:.2f}x the rows/s,"
-        f" {send['cpu_us'] / loop['cpu_us']:.2f}x the client CPU a row; PostgreSQL was "
-        + ("the bound" if max(loop["server_busy"], send["server_busy"]) > 0.85 else "not the bound")
-        + f" (busy at most {max(loop['server_busy'], send['server_busy']):.0%})"
-    )
 
 
 if __name__ == "__main__":

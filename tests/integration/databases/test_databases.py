@@ -434,9 +434,11 @@ def test_a_write_back_that_fails_after_sending_stops_and_its_retry_marks_without
     assert outbox_state("postgres") == (5_000, 5_000)
 
 
-def test_the_write_back_reaches_postgresql_a_page_of_rows_a_round_trip(postgres):
-    """psycopg2's executemany is one round trip a row: the write-back sends PAGE_SIZE rows
-    in one statement string (execute_batch), the rows updated the same."""
+def test_the_write_back_on_psycopg2_goes_a_page_of_rows_a_round_trip(postgres):
+    """psycopg2's executemany is one round trip a row: on a psycopg2 connection (the
+    PostgresHook's without psycopg 3 installed) the write-back sends PAGE_SIZE rows in one
+    statement string (execute_batch), the rows updated the same."""
+    import psycopg2
     import psycopg2.extensions
 
     from airflow_provider_cascade.sql import PAGE_SIZE, execute_and_commit
@@ -449,10 +451,10 @@ def test_the_write_back_reaches_postgresql_a_page_of_rows_a_round_trip(postgres)
             calls.append(1)
             return super().execute(query, vars)
 
-    conn = _hook(postgres).get_conn()
+    conn = psycopg2.connect(
+        host="127.0.0.1", user="postgres", dbname=DATABASE, cursor_factory=Counting
+    )
     try:
-        original = conn.cursor
-        conn.cursor = lambda *a, **k: original(*a, cursor_factory=Counting, **k)  # type: ignore[method-assign]
         rows = [
             {"message_id": f"m-{n}", "sent_at": "2026-12-05", "tracking_id": n}
             for n in range(1, 251)
